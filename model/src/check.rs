@@ -1,0 +1,518 @@
+//! Running the checker: an exhaustive depth-first search for the verdict, then a shortest
+//! counterexample for each violated property, within state, time and memory limits.
+//!
+//! Two facts of stateright 0.31 shape this. Its BFS can overwrite a property's first (shortest)
+//! discovery with a later, longer one, and its symmetry reduction applies only to DFS. So the
+//! verdict comes from DFS (with symmetry, on all threads), and each violated property's
+//! shortest path from a binary search over BFS runs bounded in depth: a BFS bounded to `k`
+//! steps finds a violation iff one exists within `k` steps, so the smallest such `k` is the
+//! length of a shortest counterexample, and the path found at that bound has that length.
+
+use crate::config::{Config, Variant};
+use crate::model::EmmModel;
+use crate::trace::Trace;
+use emm_proofs::{Expectation, PROPERTIES};
+use serde::Serialize;
+use stateright::{Checker, HasDiscoveries, Model};
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Limits and knobs of one check.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// Checker threads.
+    pub threads: usize,
+    /// Symmetry reduction over interchangeable VM threads.
+    pub symmetry: bool,
+    /// Stop after this many generated states (stateright's state count).
+    pub max_states: Option<usize>,
+    /// Stop after this long (the whole check, shortest searches included).
+    pub timeout: Option<Duration>,
+    /// Stop when the process's resident memory exceeds this many bytes.
+    pub max_memory: Option<u64>,
+    /// Search a shortest counterexample for each violated property.
+    pub shortest: bool,
+    /// Where progress goes.
+    pub progress: Progress,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            symmetry: true,
+            max_states: None,
+            timeout: None,
+            max_memory: None,
+            shortest: true,
+            progress: Progress::Silent,
+        }
+    }
+}
+
+/// How progress is shown while a search runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing.
+    Silent,
+    /// A live bar on stderr (a terminal).
+    Bar,
+    /// A plain line on stderr every few seconds (a log).
+    Lines,
+}
+
+/// What a property's check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// A safety property held in every reachable state.
+    Holds,
+    /// A safety property was broken.
+    Violated,
+    /// A goal was reached.
+    Reached,
+    /// A goal that the configuration could exercise was never reached: vacuous there.
+    Unreached,
+    /// The configuration cannot exercise it.
+    #[serde(rename = "n/a")]
+    NotApplicable,
+    /// A limit stopped the search before it could tell.
+    Unknown,
+}
+
+impl Status {
+    /// The status as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Holds => "holds",
+            Status::Violated => "violated",
+            Status::Reached => "reached",
+            Status::Unreached => "unreached",
+            Status::NotApplicable => "n/a",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
+/// The outcome of the whole check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every safety property holds over the whole state space.
+    Holds,
+    /// Some safety property is broken.
+    Violated,
+    /// A limit stopped the search first and nothing was found broken.
+    Incomplete,
+}
+
+impl Verdict {
+    /// The verdict as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::Violated => "violated",
+            Verdict::Incomplete => "incomplete",
+        }
+    }
+    /// The CLI's exit status for it.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Holds => 0,
+            Verdict::Violated => 1,
+            Verdict::Incomplete => 3,
+        }
+    }
+}
+
+/// The limit that stopped a search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Limit {
+    /// `--max-states`.
+    MaxStates,
+    /// `--timeout`.
+    Timeout,
+    /// `--max-memory`.
+    MaxMemory,
+}
+
+/// One property's result.
+#[derive(Clone, Debug)]
+pub struct PropertyResult {
+    /// The spec's name.
+    pub name: &'static str,
+    /// Always or sometimes.
+    pub expectation: Expectation,
+    /// What the check found.
+    pub status: Status,
+    /// For a violation, its shortest counterexample (when searched); for a reached goal, a
+    /// path to it.
+    pub trace: Option<Trace>,
+    /// Whether `trace` is known to be a shortest one.
+    pub shortest: bool,
+}
+
+/// Counts and timings of one check.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    /// Distinct states (up to symmetry) the DFS stored.
+    pub unique_states: usize,
+    /// States generated, duplicates included.
+    pub states: usize,
+    /// Deepest path, in states.
+    pub max_depth: usize,
+    /// Wall time of the whole check.
+    pub seconds: f64,
+    /// Wall time of the exhaustive search alone.
+    pub search_seconds: f64,
+    /// Unique states per second of the exhaustive search.
+    pub states_per_second: f64,
+    /// Growth of resident memory during the exhaustive search, in bytes.
+    pub memory_bytes: u64,
+    /// `memory_bytes` per unique state.
+    pub bytes_per_state: f64,
+    /// Wall time of the shortest-counterexample searches.
+    pub shortest_seconds: f64,
+}
+
+/// Everything one check found.
+#[derive(Clone, Debug)]
+pub struct CheckReport {
+    /// The model that was checked.
+    pub model: EmmModel,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Each property of the spec, in the spec's order.
+    pub properties: Vec<PropertyResult>,
+    /// Counts and timings.
+    pub stats: Stats,
+    /// The limit that stopped the search, if one did.
+    pub limit: Option<Limit>,
+}
+
+impl CheckReport {
+    /// The safety properties found broken.
+    pub fn violated(&self) -> Vec<&'static str> {
+        self.properties
+            .iter()
+            .filter(|p| p.status == Status::Violated)
+            .map(|p| p.name)
+            .collect()
+    }
+
+    /// Goals the configuration could exercise but never reached: the model is vacuous there.
+    pub fn unreached(&self) -> Vec<&'static str> {
+        self.properties
+            .iter()
+            .filter(|p| p.status == Status::Unreached)
+            .map(|p| p.name)
+            .collect()
+    }
+
+    /// The result of the property called `name`.
+    pub fn property(&self, name: &str) -> Option<&PropertyResult> {
+        self.properties.iter().find(|p| p.name == name)
+    }
+}
+
+/// Resident memory of this process, in bytes (0 where `/proc` is missing).
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+struct Watch {
+    progress: Progress,
+    bar: Option<indicatif::ProgressBar>,
+    last_line: Instant,
+    label: String,
+}
+
+impl Watch {
+    fn new(progress: Progress, label: String) -> Watch {
+        let bar = (progress == Progress::Bar).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Watch {
+            progress,
+            bar,
+            last_line: Instant::now(),
+            label,
+        }
+    }
+
+    fn update(&mut self, unique: usize, rate: f64, depth: usize) {
+        let msg = format!(
+            "{}: {unique} unique states, {:.2} M/s, depth {depth}",
+            self.label,
+            rate / 1e6
+        );
+        match self.progress {
+            Progress::Silent => {}
+            Progress::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(msg);
+                }
+            }
+            Progress::Lines => {
+                if self.last_line.elapsed() >= Duration::from_secs(2) {
+                    eprintln!("emm-check: {msg}");
+                    self.last_line = Instant::now();
+                }
+            }
+        }
+    }
+
+    fn note(&mut self, msg: &str) {
+        match (&self.bar, self.progress) {
+            (Some(bar), _) => bar.set_message(format!("{}: {msg}", self.label)),
+            (None, Progress::Lines) => eprintln!("emm-check: {}: {msg}", self.label),
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Waits for `checker`, reporting progress and enforcing the limits. Returns the limit that
+/// stopped it, if one did.
+fn supervise<C: Checker<EmmModel>>(
+    checker: &C,
+    model: &EmmModel,
+    opts: &CheckOptions,
+    deadline: Option<Instant>,
+    watch: &mut Watch,
+) -> Option<Limit> {
+    let started = Instant::now();
+    let halt = model.halt_switch();
+    let mut limit = None;
+    let mut nap = Duration::from_millis(1);
+    while !checker.is_done() {
+        // Short naps first, so that small searches are not rounded up to the poll interval.
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(100));
+        let unique = checker.unique_state_count();
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        watch.update(unique, unique as f64 / secs, checker.max_depth());
+        if limit.is_some() {
+            continue;
+        }
+        if let Some(max) = opts.max_memory {
+            if resident_bytes() > max {
+                limit = Some(Limit::MaxMemory);
+                halt.store(true, Ordering::Relaxed);
+            }
+        }
+        if let Some(max) = opts.max_states {
+            if checker.state_count() >= max {
+                limit = Some(Limit::MaxStates);
+                halt.store(true, Ordering::Relaxed);
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            limit = Some(Limit::Timeout);
+            halt.store(true, Ordering::Relaxed);
+        }
+    }
+    limit
+}
+
+/// Checks `variant` on `config`.
+pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckReport {
+    let t0 = Instant::now();
+    let deadline = opts.timeout.map(|t| t0 + t);
+    let model = EmmModel::new(variant, config);
+    let mut watch = Watch::new(opts.progress, variant.name().to_string());
+
+    let rss_before = resident_bytes();
+    let mut builder = model.clone().checker().threads(opts.threads.max(1));
+    if opts.symmetry {
+        builder = builder.symmetry();
+    }
+    if let Some(max) = opts.max_states {
+        builder = builder.target_state_count(max);
+    }
+    let checker = builder.spawn_dfs();
+    let mut limit = supervise(&checker, &model, opts, deadline, &mut watch);
+    let checker = checker.join();
+    let search_seconds = t0.elapsed().as_secs_f64();
+    let memory_bytes = resident_bytes().saturating_sub(rss_before);
+    if limit.is_none() {
+        if opts.max_states.is_some_and(|m| checker.state_count() >= m) {
+            limit = Some(Limit::MaxStates);
+        } else if model.halt_switch().load(Ordering::Relaxed) {
+            limit = Some(Limit::Timeout);
+        }
+    }
+    let unique = checker.unique_state_count();
+    let mut stats = Stats {
+        unique_states: unique,
+        states: checker.state_count(),
+        max_depth: checker.max_depth(),
+        search_seconds,
+        states_per_second: unique as f64 / search_seconds.max(1e-9),
+        memory_bytes,
+        bytes_per_state: memory_bytes as f64 / unique.max(1) as f64,
+        ..Stats::default()
+    };
+    let discoveries = checker.discoveries();
+    drop(checker);
+    let complete = limit.is_none();
+
+    let mut properties = Vec::new();
+    for p in PROPERTIES {
+        let found = discoveries.get(p.name);
+        let applies = model.applies(p.name);
+        let status = match (p.expectation, found.is_some()) {
+            (Expectation::Always, true) => Status::Violated,
+            (Expectation::Sometimes, true) => Status::Reached,
+            (_, false) if !applies => Status::NotApplicable,
+            (_, false) if !complete => Status::Unknown,
+            (Expectation::Always, false) => Status::Holds,
+            (Expectation::Sometimes, false) => Status::Unreached,
+        };
+        let trace = found.map(|path| {
+            let threads: Vec<usize> = path
+                .clone()
+                .into_actions()
+                .into_iter()
+                .map(|s| s.0 as usize)
+                .collect();
+            Trace::from_threads(&model, &threads).expect("a checker path replays")
+        });
+        properties.push(PropertyResult {
+            name: p.name,
+            expectation: p.expectation,
+            status,
+            trace,
+            shortest: false,
+        });
+    }
+
+    let t_short = Instant::now();
+    if opts.shortest {
+        for p in properties.iter_mut().filter(|p| p.status == Status::Violated) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            watch.note(&format!("shortest counterexample for {}", p.name));
+            let known = p.trace.take().expect("violations carry a path");
+            match shortest(&model, p.name, known, deadline, opts.max_memory) {
+                (trace, true) => {
+                    p.trace = Some(trace);
+                    p.shortest = true;
+                }
+                (trace, false) => p.trace = Some(trace),
+            }
+        }
+    }
+    watch.finish();
+    stats.shortest_seconds = t_short.elapsed().as_secs_f64();
+    stats.seconds = t0.elapsed().as_secs_f64();
+
+    let verdict = if properties.iter().any(|p| p.status == Status::Violated) {
+        Verdict::Violated
+    } else if complete {
+        Verdict::Holds
+    } else {
+        Verdict::Incomplete
+    };
+    CheckReport {
+        model,
+        verdict,
+        properties,
+        stats,
+        limit,
+    }
+}
+
+/// Runs a single-threaded BFS bounded to `steps` steps and returns the path it found to a
+/// violation of `name`, if any (`None` also when a limit cut it short: `Err`).
+fn bounded_bfs(
+    model: &EmmModel,
+    name: &'static str,
+    steps: usize,
+    deadline: Option<Instant>,
+    max_memory: Option<u64>,
+) -> Result<Option<Vec<usize>>, Limit> {
+    let model = EmmModel::new(model.variant, model.config);
+    // stateright counts the initial state as depth 1 and skips states whose depth reaches the
+    // target before checking them, so `steps + 2` checks every state within `steps` steps.
+    let checker = model
+        .clone()
+        .checker()
+        .threads(1)
+        .target_max_depth(steps + 2)
+        .finish_when(HasDiscoveries::AnyOf(BTreeSet::from([name])))
+        .spawn_bfs();
+    let opts = CheckOptions {
+        max_memory,
+        progress: Progress::Silent,
+        ..CheckOptions::default()
+    };
+    let mut watch = Watch::new(Progress::Silent, String::new());
+    let limit = supervise(&checker, &model, &opts, deadline, &mut watch);
+    let checker = checker.join();
+    if let Some(path) = checker.discovery(name) {
+        return Ok(Some(
+            path.into_actions().into_iter().map(|s| s.0 as usize).collect(),
+        ));
+    }
+    match limit {
+        Some(l) => Err(l),
+        None => Ok(None),
+    }
+}
+
+/// A shortest path to a violation of `name`, starting from a known one. Returns the path and
+/// whether it is known to be shortest (a limit can stop the search before it knows).
+pub fn shortest(
+    model: &EmmModel,
+    name: &'static str,
+    known: Trace,
+    deadline: Option<Instant>,
+    max_memory: Option<u64>,
+) -> (Trace, bool) {
+    // Invariant: `best` violates `name` in `best.len()` steps, and no path of fewer than `lo`
+    // steps does.
+    let mut best = known.threads.clone();
+    let mut lo = 0usize;
+    while lo < best.len() {
+        let mid = lo + (best.len() - lo) / 2;
+        match bounded_bfs(model, name, mid, deadline, max_memory) {
+            Ok(Some(path)) => best = path,
+            Ok(None) => lo = mid + 1,
+            Err(_) => {
+                let trace = Trace::from_threads(model, &best).expect("a checker path replays");
+                return (trace, false);
+            }
+        }
+    }
+    let trace = Trace::from_threads(model, &best).expect("a checker path replays");
+    (trace, true)
+}
+
+/// Whether any state within `steps` steps violates `name` (a bounded BFS; for tests that a
+/// reported counterexample is a shortest one).
+pub fn violated_within(model: &EmmModel, name: &'static str, steps: usize) -> bool {
+    matches!(bounded_bfs(model, name, steps, None, None), Ok(Some(_)))
+}
+
+/// Every property's name as the model declares it (to compare with the spec's list).
+pub fn model_property_names(model: &EmmModel) -> Vec<&'static str> {
+    model.properties().iter().map(|p| p.name).collect()
+}

@@ -1,0 +1,50 @@
+//! A stateright model of the MMU/EMM notifier registration protocols, checked against the
+//! properties of [`emm_proofs`].
+//!
+//! # States
+//!
+//! * The chain: `head` and each notifier's `next` (for interval notifiers, the interval tree,
+//!   which is only modified under its lock while no invalidation is active, so a list is an
+//!   exact stand-in for one page).
+//! * One page: its PTE maps a frame. A zap maps a fresh frame and the invalidation frees the
+//!   old one after its end walk, so a frame number is never reused and "maps a freed frame"
+//!   is exact.
+//! * Locks: `mmap_sem`, the reverse-map lock (readers, or all taken by `mm_take_all_locks`),
+//!   the notifier spinlock, SRCU (index, readers per index, the `synchronize_srcu` mutex), the
+//!   drain counters, the interval `invalidate_seq`, `active` count and deferred lists.
+//! * Each driver (KVM's contract): `in_progress`, `seq`, its mirror, stop/start/release counts.
+//! * Each thread: program counter, walk position, and a few locals.
+//!
+//! # Operations
+//!
+//! Each actor runs a fixed program ([`program`]); a step is "thread `t` takes its next step",
+//! enabled unless that step must block (a lock held, a stopped notifier's `invalidate_start`,
+//! `emm_stop` waiting for open starts, a grace period, a drain). Races live in the walks, so a
+//! walk is one step per pointer load and one per callback:
+//!
+//! ```text
+//!  vm0 (reclaim)                         reg0 (emm-stop-start register)
+//!  invalidate_start: load head -> n0
+//!                                        emm_stop(n0); emm_stop(n0): wait
+//!                                        n1->next = head; rcu_assign_pointer(head, n1)
+//!                                        emm_start(n1); emm_start(n0); return
+//!  invalidate_start(n0)                  drv1 fault: s = seq; read PTE -> f0; install f0
+//!  invalidate_start: load n0->next -> NULL
+//!  zap PTE: f0 -> f1
+//!  invalidate_end: load head -> n1       <- n1 never saw invalidate_start
+//!  free f0                               drv1 still maps f0: no_stale_secondary broken
+//! ```
+//!
+//! Nothing in the model knows which verdict a variant should get: [`check::check`] finds it.
+
+pub mod check;
+pub mod config;
+pub mod model;
+pub mod program;
+pub mod state;
+pub mod trace;
+
+pub use check::{check, CheckOptions, CheckReport, Progress, Status, Verdict};
+pub use config::{Config, ConfigError, Variant};
+pub use model::{EmmModel, Step};
+pub use trace::Trace;

@@ -1,0 +1,849 @@
+//! The stateright model: which steps are enabled, what each one does, and the spec's
+//! properties checked on every state.
+
+use crate::config::{Config, Variant};
+use crate::program::{Op, Programs};
+use crate::state::{Driver, State, Thread, WalkPc, MAX_THREADS, NIL};
+use emm_proofs::{
+    ActorId, Callback, CallbackView, FrameId, NotifierId, NotifierSet, NotifierView, Observe,
+    Role, WalkView,
+};
+use stateright::{Model, Property};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// The first `invalidate_seq` of an interval-notifier mm (the kernel starts at 2).
+const ITREE_INITIAL_SEQ: u8 = 2;
+
+/// One step of the model: thread `.0` takes its next step. Each thread's program is
+/// deterministic, so naming the thread names the step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Step(pub u8);
+
+/// One actor of the configuration and the program it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// Its name in traces.
+    pub id: ActorId,
+    /// The notifier it registers, unregisters or drives (for registrars, unregistrars and
+    /// drivers).
+    pub notifier: u8,
+}
+
+/// The model of one variant on one configuration.
+#[derive(Clone, Debug)]
+pub struct EmmModel {
+    /// The protocol.
+    pub variant: Variant,
+    /// The actors.
+    pub config: Config,
+    programs: Arc<Programs>,
+    actors: Arc<[Actor]>,
+    /// For each notifier, the thread that unregisters it, or [`NIL`].
+    unregistrar: [u8; crate::config::MAX_NOTIFIERS],
+    /// A VM thread's invalidation is in flight until its pc reaches this (its outer free).
+    vm_flight_end: u8,
+    /// Teardown has freed the frames once its pc passes this.
+    teardown_free_pc: u8,
+    /// Set to make every state look terminal, so a running search drains and stops (the CLI's
+    /// memory limit). Does not affect `deadlock_free`, which looks at the real steps.
+    halt: Arc<AtomicBool>,
+}
+
+/// A state seen through the spec's [`Observe`] interface.
+#[derive(Debug)]
+pub struct View<'a> {
+    model: &'a EmmModel,
+    state: &'a State,
+    linked: u8,
+}
+
+macro_rules! always {
+    ($name:ident) => {
+        Property::<EmmModel>::always(stringify!($name), |m: &EmmModel, s: &State| {
+            emm_proofs::$name(&m.view(s)).is_ok()
+        })
+    };
+}
+
+macro_rules! sometimes {
+    ($name:ident) => {
+        Property::<EmmModel>::sometimes(stringify!($name), |m: &EmmModel, s: &State| {
+            emm_proofs::$name(&m.view(s))
+        })
+    };
+}
+
+fn bit(n: u8) -> u8 {
+    1 << n
+}
+
+impl EmmModel {
+    /// The model of `variant` on `config`. The configuration must be valid
+    /// ([`Config::validate`]).
+    pub fn new(variant: Variant, config: Config) -> EmmModel {
+        debug_assert!(config.validate().is_ok());
+        let mut actors = Vec::new();
+        let actor = |role, index: usize, notifier: usize| Actor {
+            id: ActorId { role, index },
+            notifier: notifier as u8,
+        };
+        for i in 0..config.invalidators {
+            actors.push(actor(Role::Vm, i, 0));
+        }
+        for i in 0..config.registrations {
+            actors.push(actor(Role::Reg, i, config.notifiers + i));
+        }
+        // Unregistrations take the last notifiers of the initial chain, so that with two or
+        // more notifiers an unlink of a node behind the head is explored.
+        for j in 0..config.unregistrations {
+            actors.push(actor(Role::Unreg, j, config.notifiers - 1 - j));
+        }
+        for i in 0..config.registrations {
+            let n = config.notifiers + i;
+            actors.push(actor(Role::Drv, n, n));
+        }
+        if config.teardown {
+            actors.push(actor(Role::Teardown, 0, 0));
+        }
+        if config.aging && variant.has_aging() {
+            actors.push(actor(Role::Aging, 0, 0));
+        }
+        debug_assert!(actors.len() <= MAX_THREADS);
+        let mut unregistrar = [NIL; crate::config::MAX_NOTIFIERS];
+        for (t, a) in actors.iter().enumerate() {
+            if a.id.role == Role::Unreg {
+                unregistrar[a.notifier as usize] = t as u8;
+            }
+        }
+        let programs = Programs::new(variant, &config);
+        let vm_flight_end = programs
+            .vm
+            .iter()
+            .rposition(|op| *op == Op::Free(0))
+            .unwrap_or(programs.vm.len()) as u8;
+        let teardown_free_pc = programs
+            .teardown
+            .iter()
+            .position(|op| matches!(op, Op::FreeFrames | Op::Free(0)))
+            .unwrap_or(programs.teardown.len()) as u8;
+        EmmModel {
+            variant,
+            config,
+            programs: Arc::new(programs),
+            actors: actors.into(),
+            unregistrar,
+            vm_flight_end,
+            teardown_free_pc,
+            halt: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The actors, in thread order.
+    pub fn actors(&self) -> &[Actor] {
+        &self.actors
+    }
+
+    /// The thread index of the actor called `name` (`vm0`, `reg0`, `drv2`, `teardown`, ...).
+    pub fn actor_by_name(&self, name: &str) -> Option<usize> {
+        self.actors.iter().position(|a| a.id.to_string() == name)
+    }
+
+    /// A handle that, once set, makes the model report no steps, so a running search stops.
+    pub fn halt_switch(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.halt)
+    }
+
+    /// The program that thread `t` runs.
+    pub fn program(&self, t: usize) -> &[Op] {
+        let p = &self.programs;
+        match self.actors[t].id.role {
+            Role::Vm => &p.vm,
+            Role::Reg => &p.reg,
+            Role::Unreg => &p.unreg,
+            Role::Drv => &p.drv,
+            Role::Teardown => &p.teardown,
+            Role::Aging => &p.aging,
+        }
+    }
+
+    /// The state seen through the spec's [`Observe`] interface.
+    pub fn view<'a>(&'a self, state: &'a State) -> View<'a> {
+        View {
+            model: self,
+            state,
+            linked: state.linked(),
+        }
+    }
+
+    /// The initial state: notifiers `n0 -> n1 -> ...` registered, each driver's mirror mapping
+    /// frame `f0`, every thread at the start of its program.
+    pub fn initial_state(&self) -> State {
+        let c = &self.config;
+        let mut s = State {
+            vm_count: c.invalidators as u8,
+            thread_count: self.actors.len() as u8,
+            notifier_count: c.total_notifiers() as u8,
+            head: if c.notifiers > 0 { 0 } else { NIL },
+            next: [NIL; crate::config::MAX_NOTIFIERS],
+            registered: 0,
+            pte: 0,
+            next_frame: 1,
+            freed: 0,
+            mmap_sem: false,
+            rmap_readers: 0,
+            rmap_writer: false,
+            spin: false,
+            srcu_idx: 0,
+            srcu_readers: [0; 2],
+            srcu_sync: false,
+            emm_active: 0,
+            emm_stopping: false,
+            itree_seq: if self.variant == Variant::IntervalSeq {
+                ITREE_INITIAL_SEQ
+            } else {
+                0
+            },
+            itree_active: 0,
+            deferred_insert: 0,
+            deferred_remove: 0,
+            drivers: [Driver::default(); crate::config::MAX_NOTIFIERS],
+            threads: [Thread::default(); MAX_THREADS],
+        };
+        for n in 0..c.notifiers {
+            if n + 1 < c.notifiers {
+                s.next[n] = (n + 1) as u8;
+            }
+            s.registered |= bit(n as u8);
+            let d = &mut s.drivers[n];
+            d.mirror = 0;
+            if self.variant == Variant::IntervalSeq {
+                // Inserted while no invalidation was active: seq - 1, never equal to an odd
+                // (invalidating) value of the subscriptions' seq.
+                d.seq = ITREE_INITIAL_SEQ - 1;
+            }
+        }
+        s
+    }
+
+    fn done(&self, s: &State, t: usize) -> bool {
+        s.threads[t].pc as usize >= self.program(t).len()
+    }
+
+    fn role_done(&self, s: &State, role: Role, notifier: Option<u8>) -> bool {
+        self.actors.iter().enumerate().all(|(t, a)| {
+            a.id.role != role || notifier.is_some_and(|n| a.notifier != n) || self.done(s, t)
+        })
+    }
+
+    /// Whether a callback on notifier `n` must block: a stopped notifier blocks
+    /// `invalidate_start` and `referenced` (the seed's `emm_stop`).
+    fn blocked(&self, s: &State, n: u8, cb: Callback) -> bool {
+        s.drivers[n as usize].stopped
+            && matches!(cb, Callback::InvalidateStart | Callback::ClearYoung)
+    }
+
+    /// Whether thread `t` can take its next step.
+    pub fn enabled(&self, s: &State, t: usize) -> bool {
+        let program = self.program(t);
+        let th = &s.threads[t];
+        let Some(&op) = program.get(th.pc as usize) else {
+            return false;
+        };
+        let actor = self.actors[t];
+        if !th.started() {
+            // A new notifier's driver faults only once its register returned; exit_mmap runs
+            // only once no register is running (register needs a reference on mm_users).
+            match actor.id.role {
+                Role::Drv if !self.role_done(s, Role::Reg, Some(actor.notifier)) => return false,
+                Role::Teardown if !self.role_done(s, Role::Reg, None) => return false,
+                _ => {}
+            }
+        }
+        let drv = &s.drivers[actor.notifier as usize];
+        match op {
+            Op::Walk { callback, .. } => match th.wpc {
+                WalkPc::Call => !self.blocked(s, th.cursor, callback),
+                WalkPc::Wait => s.drivers[th.cursor as usize].in_progress <= 0,
+                _ => true,
+            },
+            Op::MmapSemLock => !s.mmap_sem,
+            Op::RmapReadLock => !s.rmap_writer,
+            Op::TakeAllLocks => !s.rmap_writer && s.rmap_readers == 0,
+            Op::SpinLock => !s.spin,
+            Op::SynchronizeSrcuFlip => !s.srcu_sync,
+            Op::SynchronizeSrcuWait => s.srcu_readers[th.slot as usize] == 0,
+            Op::CallOwn(cb) => !self.blocked(s, actor.notifier, cb),
+            Op::ItreeRemoveWait => th.slot == 0 || s.itree_seq != th.slot,
+            Op::GateWait => !s.emm_stopping,
+            Op::GateDrain => s.emm_active == 0,
+            Op::Snapshot => drv.in_progress <= 0 || drv.released,
+            Op::CheckInstall => !drv.stopped,
+            Op::ReadBegin => !s.spin,
+            Op::ReadBeginWait => s.itree_seq != th.slot,
+            _ => true,
+        }
+    }
+
+    /// Whether some thread can take a step.
+    pub fn can_step(&self, s: &State) -> bool {
+        (0..self.actors.len()).any(|t| self.enabled(s, t))
+    }
+
+    /// Whether every thread has finished.
+    pub fn is_final(&self, s: &State) -> bool {
+        (0..self.actors.len()).all(|t| self.done(s, t))
+    }
+
+    /// Delivers `cb` to notifier `n`'s driver, which runs it under its lock.
+    fn deliver(&self, s: &mut State, n: u8, cb: Callback, cur_seq: u8) {
+        let interval = self.variant == Variant::IntervalSeq;
+        let d = &mut s.drivers[n as usize];
+        match cb {
+            Callback::InvalidateStart => {
+                d.in_progress += 1;
+                d.mirror = NIL;
+            }
+            Callback::InvalidateEnd => {
+                d.in_progress -= 1;
+                d.seq = d.seq.wrapping_add(1);
+            }
+            Callback::Invalidate => {
+                // mmu_interval_set_seq(), then zap the mirror.
+                d.seq = cur_seq;
+                d.mirror = NIL;
+            }
+            Callback::Release => {
+                if interval {
+                    d.seq = cur_seq;
+                }
+                d.releases = d.releases.saturating_add(1);
+                d.released = true;
+                d.mirror = NIL;
+            }
+            Callback::ClearYoung => {}
+            Callback::Stop => {
+                d.stops = d.stops.saturating_add(1);
+                d.stopped = true;
+            }
+            Callback::Start => {
+                d.starts = d.starts.saturating_add(1);
+                d.stopped = false;
+            }
+        }
+    }
+
+    /// Unlinks `n` with one store to its predecessor's `next` (or to `head`), keeping
+    /// `n->next`, as both the seed's unlink and `hlist_del_rcu()` do.
+    fn unlink(s: &mut State, n: u8) {
+        if s.head == n {
+            s.head = s.next[n as usize];
+            return;
+        }
+        let mut p = s.head;
+        for _ in 0..crate::config::MAX_NOTIFIERS {
+            if p == NIL {
+                return;
+            }
+            if s.next[p as usize] == n {
+                s.next[p as usize] = s.next[n as usize];
+                return;
+            }
+            p = s.next[p as usize];
+        }
+    }
+
+    fn link_at_head(s: &mut State, n: u8) {
+        s.next[n as usize] = s.head;
+        s.head = n;
+    }
+
+    /// The callback of the walk that `pc` belongs to (the first walk at or after `pc`).
+    fn walk_callback_from(program: &[Op], pc: usize) -> Callback {
+        program[pc..]
+            .iter()
+            .find_map(|op| match op {
+                Op::Walk { callback, .. } => Some(*callback),
+                _ => None,
+            })
+            .unwrap_or(Callback::Invalidate)
+    }
+
+    /// Thread `t` takes its next step. Call only when [`enabled`](Self::enabled).
+    pub fn apply(&self, s: &State, t: usize) -> State {
+        let mut s = s.clone();
+        let program = self.program(t);
+        let actor = self.actors[t];
+        let e = actor.notifier;
+        let linked_before = s.linked();
+        let mut th = s.threads[t];
+        if th.wpc == WalkPc::Done {
+            // A finished walk stays visible (for walk_integrity) until its thread's next
+            // step; after that its record is history that only splits states.
+            th.wpc = WalkPc::Idle;
+            th.called = 0;
+            th.must = 0;
+        }
+        let op = program[th.pc as usize];
+        let mut advance = true;
+        match op {
+            Op::Walk { callback, resume } => {
+                advance = false;
+                match th.wpc {
+                    WalkPc::Idle | WalkPc::Done if resume => {
+                        // The locked lookup found no notifier in range: the loop ends at once.
+                        advance = true;
+                    }
+                    WalkPc::Idle | WalkPc::Done => {
+                        th.callback = callback;
+                        th.cursor = s.head;
+                        th.called = 0;
+                        th.must = linked_before;
+                        if th.cursor == NIL {
+                            th.wpc = WalkPc::Done;
+                            advance = true;
+                        } else {
+                            th.wpc = WalkPc::Call;
+                        }
+                    }
+                    WalkPc::Call => {
+                        let n = th.cursor;
+                        self.deliver(&mut s, n, callback, th.slot);
+                        th.called |= bit(n);
+                        th.wpc = if callback == Callback::Stop {
+                            WalkPc::Wait
+                        } else {
+                            WalkPc::LoadNext
+                        };
+                    }
+                    WalkPc::Wait => th.wpc = WalkPc::LoadNext,
+                    WalkPc::LoadNext => {
+                        th.cursor = s.next[th.cursor as usize];
+                        if th.cursor == NIL {
+                            th.wpc = WalkPc::Done;
+                            advance = true;
+                        } else {
+                            th.wpc = WalkPc::Call;
+                        }
+                    }
+                }
+            }
+            Op::Zap(level) => {
+                th.old[level as usize] = s.pte;
+                if s.pte != NIL {
+                    s.pte = s.next_frame;
+                    s.next_frame += 1;
+                }
+            }
+            Op::Free(level) => {
+                let f = th.old[level as usize];
+                if f != NIL {
+                    s.freed |= bit(f);
+                }
+                th.old[level as usize] = NIL;
+            }
+            Op::FreeFrames => {
+                if s.pte != NIL {
+                    s.freed |= bit(s.pte);
+                    s.pte = NIL;
+                }
+            }
+            Op::UnmapPte => {
+                th.old[0] = s.pte;
+                s.pte = NIL;
+            }
+            Op::MmapSemLock => s.mmap_sem = true,
+            Op::MmapSemUnlock => s.mmap_sem = false,
+            Op::RmapReadLock => s.rmap_readers += 1,
+            Op::RmapReadUnlock => s.rmap_readers -= 1,
+            Op::TakeAllLocks => s.rmap_writer = true,
+            Op::DropAllLocks => s.rmap_writer = false,
+            Op::SpinLock => s.spin = true,
+            Op::SpinUnlock => s.spin = false,
+            Op::SrcuReadLock => {
+                th.slot = s.srcu_idx;
+                s.srcu_readers[th.slot as usize] += 1;
+            }
+            Op::SrcuReadUnlock => {
+                s.srcu_readers[th.slot as usize] -= 1;
+                th.slot = 0;
+            }
+            Op::SynchronizeSrcuFlip => {
+                s.srcu_sync = true;
+                th.slot = s.srcu_idx;
+                s.srcu_idx ^= 1;
+            }
+            Op::SynchronizeSrcuWait => {
+                s.srcu_sync = false;
+                th.slot = 0;
+            }
+            Op::DropMirror => s.drivers[e as usize].mirror = NIL,
+            Op::LinkNext | Op::NextToHead => s.next[e as usize] = s.head,
+            Op::Publish => {
+                s.head = e;
+                s.registered |= bit(e);
+            }
+            Op::HlistAddHeadRcu => {
+                Self::link_at_head(&mut s, e);
+                s.registered |= bit(e);
+            }
+            Op::Unlink | Op::HlistDelInitRcu => {
+                Self::unlink(&mut s, e);
+                s.registered &= !bit(e);
+            }
+            Op::CallOwn(cb) => self.deliver(&mut s, e, cb, 0),
+            Op::CheckHashed => {
+                if linked_before & bit(e) == 0 {
+                    // Teardown unlinked it: skip release and unlink, go to synchronize_srcu.
+                    s.registered &= !bit(e);
+                    advance = false;
+                    th.pc = program
+                        .iter()
+                        .position(|op| *op == Op::SynchronizeSrcuFlip)
+                        .expect("unregister program has synchronize_srcu")
+                        as u8;
+                }
+            }
+            Op::UnlinkAll => {
+                if s.head != NIL {
+                    let first = s.head;
+                    s.head = s.next[first as usize];
+                    advance = false;
+                }
+            }
+            Op::ItreeStartBody => {
+                s.itree_active += 1;
+                th.callback = Self::walk_callback_from(program, th.pc as usize);
+                th.called = 0;
+                th.cursor = s.head;
+                th.must = linked_before;
+                if s.head != NIL {
+                    s.itree_seq |= 1;
+                    th.wpc = WalkPc::Call;
+                } else {
+                    th.wpc = WalkPc::Done;
+                }
+                th.slot = s.itree_seq;
+            }
+            Op::ItreeEndBody => {
+                s.itree_active -= 1;
+                if s.itree_active == 0 && s.itree_seq & 1 == 1 {
+                    s.itree_seq = s.itree_seq.wrapping_add(1);
+                    for n in 0..crate::config::MAX_NOTIFIERS as u8 {
+                        if s.deferred_insert & bit(n) != 0 {
+                            Self::link_at_head(&mut s, n);
+                        }
+                        if s.deferred_remove & bit(n) != 0 {
+                            Self::unlink(&mut s, n);
+                        }
+                    }
+                    s.deferred_insert = 0;
+                    s.deferred_remove = 0;
+                }
+                th.slot = 0;
+            }
+            Op::ItreeInsertBody => {
+                if s.itree_active > 0 {
+                    if s.itree_seq & 1 == 1 {
+                        s.deferred_insert |= bit(e);
+                    } else {
+                        s.itree_seq |= 1;
+                        Self::link_at_head(&mut s, e);
+                    }
+                    s.drivers[e as usize].seq = s.itree_seq;
+                } else {
+                    s.drivers[e as usize].seq = s.itree_seq.wrapping_sub(1);
+                    Self::link_at_head(&mut s, e);
+                }
+                s.registered |= bit(e);
+            }
+            Op::ItreeRemoveBody => {
+                th.slot = 0;
+                if s.itree_seq & 1 == 1 {
+                    if s.deferred_insert & bit(e) != 0 {
+                        s.deferred_insert &= !bit(e);
+                    } else {
+                        s.deferred_remove |= bit(e);
+                        th.slot = s.itree_seq;
+                    }
+                } else {
+                    Self::unlink(&mut s, e);
+                }
+                s.registered &= !bit(e);
+            }
+            Op::ItreeRemoveWait => th.slot = 0,
+            Op::GateEnter => s.emm_active += 1,
+            Op::GateCheck => {
+                if !s.emm_stopping {
+                    // Entered: skip the back-off and the wait.
+                    advance = false;
+                    th.pc += 3;
+                }
+            }
+            Op::GateBackoff | Op::GateExit => s.emm_active -= 1,
+            Op::GateWait => {
+                advance = false;
+                th.pc -= 3;
+            }
+            Op::GateStop => s.emm_stopping = true,
+            Op::GateDrain => {}
+            Op::GateResume => s.emm_stopping = false,
+            Op::Snapshot => {
+                if s.drivers[e as usize].released {
+                    advance = false;
+                    th.pc = program.len() as u8;
+                } else {
+                    th.slot = s.drivers[e as usize].seq;
+                }
+            }
+            Op::ReadPte => th.pte_read = s.pte,
+            Op::CheckInstall | Op::ReadRetryInstall => {
+                let d = &mut s.drivers[e as usize];
+                let retry = if op == Op::CheckInstall {
+                    d.in_progress > 0 || d.seq != th.slot
+                } else {
+                    d.seq != th.slot
+                };
+                advance = false;
+                if !d.released && retry {
+                    th.pc = 0;
+                } else {
+                    if !d.released && th.pte_read != NIL {
+                        d.mirror = th.pte_read;
+                        d.installed = true;
+                    }
+                    th.pc = program.len() as u8;
+                }
+                th.slot = 0;
+                th.pte_read = NIL;
+            }
+            Op::ReadBegin => {
+                let d = &s.drivers[e as usize];
+                advance = false;
+                if d.released {
+                    th.pc = program.len() as u8;
+                } else {
+                    th.slot = d.seq;
+                    // Not invalidating: skip the wait.
+                    th.pc += if th.slot == s.itree_seq { 1 } else { 2 };
+                }
+            }
+            Op::ReadBeginWait => {}
+        }
+        if advance {
+            th.pc += 1;
+        }
+        s.threads[t] = th;
+        // A notifier that leaves the chain no longer has to be called by walks under way.
+        let removed = linked_before & !s.linked();
+        if removed != 0 {
+            for th in s.threads.iter_mut() {
+                th.must &= !removed;
+            }
+        }
+        s
+    }
+
+    /// Whether `name` is a property or goal that this configuration can exercise: a goal needs
+    /// the actors that overlap, `stop_start_paired` needs a stop/start variant,
+    /// `release_before_free` needs teardown (for interval notifiers, `release` is the
+    /// `MMU_NOTIFY_RELEASE` invalidation of `mn_itree_release()`).
+    pub fn applies(&self, name: &str) -> bool {
+        let c = &self.config;
+        let walkers = c.invalidators > 0 || c.teardown || (c.aging && self.variant.has_aging());
+        match name {
+            "no_callback_after_unregister" => c.unregistrations > 0,
+            "stop_start_paired" => self.variant.has_stop_start(),
+            "release_before_free" => c.teardown,
+            "registration_overlaps_invalidation" => c.registrations > 0 && c.invalidators > 0,
+            "secondary_mapping_installed" => c.registrations > 0,
+            "unregister_overlaps_walk" => c.unregistrations > 0 && walkers,
+            "teardown_overlaps_unregister" => c.teardown && c.unregistrations > 0,
+            _ => true,
+        }
+    }
+}
+
+impl Model for EmmModel {
+    type State = State;
+    type Action = Step;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![self.initial_state()]
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Step>) {
+        if self.halt.load(Ordering::Relaxed) {
+            return;
+        }
+        for t in 0..self.actors.len() {
+            if self.enabled(state, t) {
+                actions.push(Step(t as u8));
+            }
+        }
+    }
+
+    fn next_state(&self, state: &State, action: Step) -> Option<State> {
+        Some(self.apply(state, action.0 as usize))
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            always!(no_stale_secondary),
+            always!(start_end_balanced),
+            always!(no_callback_after_unregister),
+            always!(walk_integrity),
+            always!(stop_start_paired),
+            always!(release_before_free),
+            always!(deadlock_free),
+            sometimes!(registration_overlaps_invalidation),
+            sometimes!(secondary_mapping_installed),
+            sometimes!(unregister_overlaps_walk),
+            sometimes!(teardown_overlaps_unregister),
+        ]
+    }
+
+    fn format_action(&self, action: &Step) -> String {
+        self.actors
+            .get(action.0 as usize)
+            .map(|a| a.id.to_string())
+            .unwrap_or_else(|| format!("thread{}", action.0))
+    }
+
+    fn format_step(&self, last_state: &State, action: Step) -> Option<String> {
+        let t = action.0 as usize;
+        let next = self.apply(last_state, t);
+        Some(format!(
+            "{}: {}   [{}]",
+            self.actors[t].id,
+            crate::trace::describe(self, last_state, t),
+            crate::trace::changes(self, last_state, &next)
+        ))
+    }
+}
+
+impl View<'_> {
+    fn walkers(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.model.actors.len()).filter(|&t| self.state.threads[t].wpc != WalkPc::Idle)
+    }
+
+    fn callbacks(&self) -> impl Iterator<Item = CallbackView> + '_ {
+        (0..self.model.actors.len()).filter_map(|t| {
+            let th = &self.state.threads[t];
+            let actor = self.model.actors[t];
+            if matches!(th.wpc, WalkPc::Call | WalkPc::Wait) {
+                return Some(CallbackView {
+                    actor: actor.id,
+                    notifier: th.cursor as NotifierId,
+                    callback: th.callback,
+                });
+            }
+            match self.model.program(t).get(th.pc as usize) {
+                Some(Op::CallOwn(cb)) => Some(CallbackView {
+                    actor: actor.id,
+                    notifier: actor.notifier as NotifierId,
+                    callback: *cb,
+                }),
+                _ => None,
+            }
+        })
+    }
+
+    /// Whether a thread of `role` has started and its pc is below `until` (default: its
+    /// program's end).
+    fn any_in_progress(&self, role: Role, until: Option<u8>) -> bool {
+        self.model.actors.iter().enumerate().any(|(t, a)| {
+            let th = &self.state.threads[t];
+            a.id.role == role
+                && th.started()
+                && (th.pc as usize) < until.map_or(self.model.program(t).len(), usize::from)
+        })
+    }
+}
+
+impl Observe for View<'_> {
+    fn notifier_count(&self) -> usize {
+        self.model.config.total_notifiers()
+    }
+
+    fn notifier(&self, n: NotifierId) -> NotifierView {
+        let d = &self.state.drivers[n];
+        let b = bit(n as u8);
+        NotifierView {
+            linked: self.linked & b != 0,
+            registered: self.state.registered & b != 0,
+            unregistered: match self.model.unregistrar[n] {
+                NIL => false,
+                t => self.model.done(self.state, t as usize),
+            },
+            in_progress: d.in_progress as i32,
+            mirror: (d.mirror != NIL).then_some(d.mirror as FrameId),
+            installed_by_fault: d.installed,
+            stops: d.stops as u32,
+            starts: d.starts as u32,
+            releases: d.releases as u32,
+        }
+    }
+
+    fn frame_freed(&self, f: FrameId) -> bool {
+        f < 8 && self.state.freed & (1 << f) != 0
+    }
+
+    fn walk_count(&self) -> usize {
+        self.walkers().count()
+    }
+
+    fn walk(&self, i: usize) -> WalkView {
+        let t = self.walkers().nth(i).expect("walk index in range");
+        let th = &self.state.threads[t];
+        let finished = th.wpc == WalkPc::Done;
+        WalkView {
+            actor: self.model.actors[t].id,
+            callback: th.callback,
+            called: NotifierSet(th.called as u64),
+            must_call: NotifierSet(th.must as u64),
+            next_call: matches!(th.wpc, WalkPc::Call)
+                .then_some(th.cursor as NotifierId),
+            finished,
+        }
+    }
+
+    fn callback_count(&self) -> usize {
+        self.callbacks().count()
+    }
+
+    fn callback(&self, i: usize) -> CallbackView {
+        self.callbacks().nth(i).expect("callback index in range")
+    }
+
+    fn registration_in_progress(&self) -> bool {
+        self.any_in_progress(Role::Reg, None)
+    }
+
+    fn unregistration_in_progress(&self) -> bool {
+        self.any_in_progress(Role::Unreg, None)
+    }
+
+    fn invalidation_in_progress(&self) -> bool {
+        // In flight from its first step until it frees the frame it zapped.
+        self.any_in_progress(Role::Vm, Some(self.model.vm_flight_end))
+    }
+
+    fn teardown_in_progress(&self) -> bool {
+        self.any_in_progress(Role::Teardown, None)
+    }
+
+    fn teardown_freed_frames(&self) -> bool {
+        self.model.actors.iter().enumerate().any(|(t, a)| {
+            a.id.role == Role::Teardown && self.state.threads[t].pc > self.model.teardown_free_pc
+        })
+    }
+
+    fn is_final(&self) -> bool {
+        self.model.is_final(self.state)
+    }
+
+    fn can_step(&self) -> bool {
+        self.model.can_step(self.state)
+    }
+}

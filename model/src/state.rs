@@ -1,0 +1,294 @@
+//! The model's state: the chain, the page table, the locks, each driver and each thread.
+//!
+//! Everything is a small fixed-size array of bytes, so that a state clones with one copy and
+//! hashes in a few dozen nanoseconds: the checker stores only its 8-byte fingerprint, but it
+//! builds and hashes every successor.
+
+use crate::config::{MAX_INVALIDATORS, MAX_NOTIFIERS, MAX_REGISTRATIONS, MAX_UNREGISTRATIONS};
+use emm_proofs::Callback;
+
+/// "No node" (`NULL`) and "no frame".
+pub const NIL: u8 = u8::MAX;
+
+/// The most threads of one configuration: VM threads, registrars, unregistrars, the drivers of
+/// the new notifiers, teardown and aging.
+pub const MAX_THREADS: usize =
+    MAX_INVALIDATORS + 2 * MAX_REGISTRATIONS + MAX_UNREGISTRATIONS + 2;
+
+/// Where a thread is inside a walk over the chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WalkPc {
+    /// Not walking, and no walk finished yet.
+    #[default]
+    Idle,
+    /// Holds a pointer to `cursor`; the next step calls its callback.
+    Call,
+    /// Inside `emm_stop(cursor)`, waiting for its open `invalidate_start`s to end.
+    Wait,
+    /// Called `cursor`; the next step loads `cursor->next`.
+    LoadNext,
+    /// The last walk reached the end of the chain.
+    Done,
+}
+
+/// One thread: its program counter, its walk, and its few local variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Thread {
+    /// Index of the next op of its program; the program's length once finished.
+    pub pc: u8,
+    /// Position in the current (or last) walk.
+    pub wpc: WalkPc,
+    /// The node the walk stands on.
+    pub cursor: u8,
+    /// The callback the current (or last) walk delivers.
+    pub callback: Callback,
+    /// Notifiers the walk has called (bit mask).
+    pub called: u8,
+    /// Notifiers linked when the walk loaded `head` and linked ever since (bit mask).
+    pub must: u8,
+    /// Frames zapped by the outer (0) and nested (1) invalidation, until freed.
+    pub old: [u8; 2],
+    /// The thread's one register: its SRCU index, a fault's seq snapshot, an interval
+    /// invalidation's `cur_seq`, or the seq an interval remove waits to see move on.
+    pub slot: u8,
+    /// What a fault read from the PTE.
+    pub pte_read: u8,
+}
+
+impl Default for Thread {
+    fn default() -> Self {
+        Thread {
+            pc: 0,
+            wpc: WalkPc::Idle,
+            cursor: NIL,
+            callback: Callback::InvalidateStart,
+            called: 0,
+            must: 0,
+            old: [NIL; 2],
+            slot: 0,
+            pte_read: NIL,
+        }
+    }
+}
+
+impl Thread {
+    /// Whether the thread has taken a step.
+    pub fn started(&self) -> bool {
+        self.pc > 0 || self.wpc != WalkPc::Idle
+    }
+}
+
+/// A notifier's driver: the secondary MMU's state, changed by callbacks (under its lock) and
+/// by its own fault path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Driver {
+    /// The frame the mirror maps, or [`NIL`].
+    pub mirror: u8,
+    /// KVM's `mmu_invalidate_in_progress`.
+    pub in_progress: i8,
+    /// KVM's `mmu_invalidate_seq`, or the interval notifier's `invalidate_seq`.
+    pub seq: u8,
+    /// `emm_stop`s received.
+    pub stops: u8,
+    /// `emm_start`s received.
+    pub starts: u8,
+    /// `release`s received.
+    pub releases: u8,
+    /// Between `emm_stop` and `emm_start`: blocks `invalidate_start`, `clear_young`, faults.
+    pub stopped: bool,
+    /// Released: drops its mirror and never installs again.
+    pub released: bool,
+    /// The mirror was installed by the driver's own fault.
+    pub installed: bool,
+}
+
+impl Default for Driver {
+    fn default() -> Self {
+        Driver {
+            mirror: NIL,
+            in_progress: 0,
+            seq: 0,
+            stops: 0,
+            starts: 0,
+            releases: 0,
+            stopped: false,
+            released: false,
+            installed: false,
+        }
+    }
+}
+
+/// One state of the model.
+///
+/// `Hash` is written by hand: the derived one feeds the hasher one byte-sized field at a time
+/// (about 200 calls, each a full mixing round), which made hashing half of the checker's time;
+/// this one copies the fields into a buffer and hashes it in one call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// How many of `threads` are VM threads (they come first); symmetry sorts them.
+    pub vm_count: u8,
+    /// How many of `threads` the configuration uses (the rest stay at their default).
+    pub thread_count: u8,
+    /// How many of `drivers` (and `next`) the configuration uses.
+    pub notifier_count: u8,
+    /// The chain's head (`mm->emm_notifier`, `mm->mmu_notifier_mm->list.first`, or the
+    /// interval tree's first node), or [`NIL`].
+    pub head: u8,
+    /// Each notifier's `next`.
+    pub next: [u8; MAX_NOTIFIERS],
+    /// Notifiers registered and not yet unlinked by their unregister (ghost, bit mask).
+    pub registered: u8,
+    /// The page's PTE: the frame it maps, or [`NIL`].
+    pub pte: u8,
+    /// The frame the next zap maps: frames are never reused.
+    pub next_frame: u8,
+    /// Freed frames (bit mask).
+    pub freed: u8,
+    /// `mmap_sem` held for write.
+    pub mmap_sem: bool,
+    /// Readers of the reverse-map lock.
+    pub rmap_readers: u8,
+    /// The reverse-map locks are held for write (`mm_take_all_locks`).
+    pub rmap_writer: bool,
+    /// The notifier list's spinlock (or the interval `subscriptions->lock`) is held.
+    pub spin: bool,
+    /// SRCU's current index.
+    pub srcu_idx: u8,
+    /// SRCU readers per index.
+    pub srcu_readers: [u8; 2],
+    /// A `synchronize_srcu()` holds the SRCU mutex.
+    pub srcu_sync: bool,
+    /// Drain: open walk windows (`mm->emm_active`).
+    pub emm_active: u8,
+    /// Drain: a register or unregister is stopping the mm (`mm->emm_stopping`).
+    pub emm_stopping: bool,
+    /// Interval: `subscriptions->invalidate_seq`.
+    pub itree_seq: u8,
+    /// Interval: `subscriptions->active_invalidate_ranges`.
+    pub itree_active: u8,
+    /// Interval: notifiers on the deferred list waiting to be inserted (bit mask).
+    pub deferred_insert: u8,
+    /// Interval: notifiers on the deferred list waiting to be removed (bit mask).
+    pub deferred_remove: u8,
+    /// Each notifier's driver.
+    pub drivers: [Driver; MAX_NOTIFIERS],
+    /// Each thread.
+    pub threads: [Thread; MAX_THREADS],
+}
+
+/// Bytes of [`State::encode`]'s output.
+const ENCODED_BYTES: usize = 22 + MAX_NOTIFIERS + 9 * MAX_NOTIFIERS + 10 * MAX_THREADS;
+
+impl std::hash::Hash for State {
+    fn hash<H: std::hash::Hasher>(&self, hasher: &mut H) {
+        let mut buf = [0u8; ENCODED_BYTES];
+        let n = self.encode(&mut buf);
+        hasher.write(&buf[..n]);
+    }
+}
+
+impl State {
+    /// Writes every field into `buf` and returns the length: equal states give equal bytes,
+    /// different states different bytes (each field has a fixed place).
+    fn encode(&self, buf: &mut [u8; ENCODED_BYTES]) -> usize {
+        let mut i = 0;
+        let mut put = |b: u8| {
+            buf[i] = b;
+            i += 1;
+        };
+        // The configuration fixes the counts, so the unused tails (always at their defaults)
+        // need not be hashed.
+        for b in [
+            self.vm_count,
+            self.thread_count,
+            self.notifier_count,
+            self.head,
+            self.registered,
+            self.pte,
+            self.next_frame,
+            self.freed,
+            self.mmap_sem as u8,
+            self.rmap_readers,
+            self.rmap_writer as u8,
+            self.spin as u8,
+            self.srcu_idx,
+            self.srcu_readers[0],
+            self.srcu_readers[1],
+            self.srcu_sync as u8,
+            self.emm_active,
+            self.emm_stopping as u8,
+            self.itree_seq,
+            self.itree_active,
+            self.deferred_insert,
+            self.deferred_remove,
+        ] {
+            put(b);
+        }
+        let notifiers = self.notifier_count as usize;
+        for &n in &self.next[..notifiers] {
+            put(n);
+        }
+        for d in &self.drivers[..notifiers] {
+            for b in [
+                d.mirror,
+                d.in_progress as u8,
+                d.seq,
+                d.stops,
+                d.starts,
+                d.releases,
+                d.stopped as u8,
+                d.released as u8,
+                d.installed as u8,
+            ] {
+                put(b);
+            }
+        }
+        for t in &self.threads[..self.thread_count as usize] {
+            for b in [
+                t.pc,
+                t.wpc as u8,
+                t.cursor,
+                t.callback as u8,
+                t.called,
+                t.must,
+                t.old[0],
+                t.old[1],
+                t.slot,
+                t.pte_read,
+            ] {
+                put(b);
+            }
+        }
+        i
+    }
+
+    /// Notifiers reachable from `head` (bit mask). The walk is bounded, so a corrupted chain
+    /// cannot make it loop.
+    pub fn linked(&self) -> u8 {
+        let mut mask = 0u8;
+        let mut n = self.head;
+        for _ in 0..MAX_NOTIFIERS {
+            if n == NIL || mask & (1 << n) != 0 {
+                break;
+            }
+            mask |= 1 << n;
+            n = self.next[n as usize];
+        }
+        mask
+    }
+
+    /// The representative of this state's symmetry class: VM threads run the same program
+    /// and nothing shared names one, so any permutation of them is a symmetry; sorting picks
+    /// one member of each class.
+    pub fn representative(&self) -> State {
+        let mut s = self.clone();
+        s.threads[..self.vm_count as usize].sort_unstable();
+        s
+    }
+}
+
+impl stateright::Representative for State {
+    fn representative(&self) -> Self {
+        State::representative(self)
+    }
+}
