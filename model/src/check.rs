@@ -351,12 +351,9 @@ pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckRepo
     let checker = checker.join();
     let search_seconds = t0.elapsed().as_secs_f64();
     let memory_bytes = resident_bytes().saturating_sub(rss_before);
-    if limit.is_none() {
-        if opts.max_states.is_some_and(|m| checker.state_count() >= m) {
-            limit = Some(Limit::MaxStates);
-        } else if model.halt_switch().load(Ordering::Relaxed) {
-            limit = Some(Limit::Timeout);
-        }
+    // stateright's own target count can stop the search between two polls.
+    if limit.is_none() && opts.max_states.is_some_and(|m| checker.state_count() >= m) {
+        limit = Some(Limit::MaxStates);
     }
     let unique = checker.unique_state_count();
     let mut stats = Stats {
@@ -369,6 +366,9 @@ pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckRepo
         bytes_per_state: memory_bytes as f64 / unique.max(1) as f64,
         ..Stats::default()
     };
+    // Paths are rebuilt by replaying the model's actions, so the halt switch must be off
+    // again (the search threads have finished).
+    model.halt_switch().store(false, Ordering::Relaxed);
     let discoveries = checker.discoveries();
     drop(checker);
     let complete = limit.is_none();
@@ -405,7 +405,10 @@ pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckRepo
 
     let t_short = Instant::now();
     if opts.shortest {
-        for p in properties.iter_mut().filter(|p| p.status == Status::Violated) {
+        for p in properties
+            .iter_mut()
+            .filter(|p| p.status == Status::Violated)
+        {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
@@ -467,9 +470,13 @@ fn bounded_bfs(
     let mut watch = Watch::new(Progress::Silent, String::new());
     let limit = supervise(&checker, &model, &opts, deadline, &mut watch);
     let checker = checker.join();
+    model.halt_switch().store(false, Ordering::Relaxed);
     if let Some(path) = checker.discovery(name) {
         return Ok(Some(
-            path.into_actions().into_iter().map(|s| s.0 as usize).collect(),
+            path.into_actions()
+                .into_iter()
+                .map(|s| s.0 as usize)
+                .collect(),
         ));
     }
     match limit {

@@ -155,9 +155,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |m: String| Err(ConfigError(m));
         if self.invalidators == 0 {
-            return err("nothing to check: --invalidators 0 means no VM thread ever \
+            return err(
+                "nothing to check: --invalidators 0 means no VM thread ever \
                         invalidates, and every property is about invalidations"
-                .into());
+                    .into(),
+            );
         }
         if self.invalidators > MAX_INVALIDATORS {
             return err(format!(
@@ -195,9 +197,11 @@ impl Config {
             ));
         }
         if self.notifiers + self.registrations == 0 {
-            return err("nothing to check: no notifier is registered at the start and none \
+            return err(
+                "nothing to check: no notifier is registered at the start and none \
                         registers (--notifiers 0 needs --registrations 1 or more)"
-                .into());
+                    .into(),
+            );
         }
         Ok(())
     }

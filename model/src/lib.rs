@@ -38,6 +38,7 @@
 //! Nothing in the model knows which verdict a variant should get: [`check::check`] finds it.
 
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod model;
 pub mod program;

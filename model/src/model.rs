@@ -5,8 +5,8 @@ use crate::config::{Config, Variant};
 use crate::program::{Op, Programs};
 use crate::state::{Driver, State, Thread, WalkPc, MAX_THREADS, NIL};
 use emm_proofs::{
-    ActorId, Callback, CallbackView, FrameId, NotifierId, NotifierSet, NotifierView, Observe,
-    Role, WalkView,
+    ActorId, Callback, CallbackView, FrameId, NotifierId, NotifierSet, NotifierView, Observe, Role,
+    WalkView,
 };
 use stateright::{Model, Property};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -802,8 +802,7 @@ impl Observe for View<'_> {
             callback: th.callback,
             called: NotifierSet(th.called as u64),
             must_call: NotifierSet(th.must as u64),
-            next_call: matches!(th.wpc, WalkPc::Call)
-                .then_some(th.cursor as NotifierId),
+            next_call: matches!(th.wpc, WalkPc::Call).then_some(th.cursor as NotifierId),
             finished,
         }
     }

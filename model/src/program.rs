@@ -198,7 +198,12 @@ fn invalidation(variant: Variant, level: u8, inner: &[Op]) -> Vec<Op> {
                 },
             ]);
             p.extend_from_slice(inner);
-            p.extend([Op::Zap(level), Op::SpinLock, Op::ItreeEndBody, Op::SpinUnlock]);
+            p.extend([
+                Op::Zap(level),
+                Op::SpinLock,
+                Op::ItreeEndBody,
+                Op::SpinUnlock,
+            ]);
         }
     }
     p
@@ -231,8 +236,18 @@ impl Programs {
         match variant {
             Variant::RcuPublish => Programs {
                 vm,
-                reg: vec![Op::MmapSemLock, Op::LinkNext, Op::Publish, Op::MmapSemUnlock],
-                unreg: vec![Op::DropMirror, Op::MmapSemLock, Op::Unlink, Op::MmapSemUnlock],
+                reg: vec![
+                    Op::MmapSemLock,
+                    Op::LinkNext,
+                    Op::Publish,
+                    Op::MmapSemUnlock,
+                ],
+                unreg: vec![
+                    Op::DropMirror,
+                    Op::MmapSemLock,
+                    Op::Unlink,
+                    Op::MmapSemUnlock,
+                ],
                 drv: kvm_fault,
                 teardown: vec![walk(Release), Op::FreeFrames],
                 aging: vec![walk(ClearYoung)],
@@ -290,8 +305,11 @@ impl Programs {
                     Op::MmapSemUnlock,
                 ],
                 drv: kvm_fault,
-                teardown: [&GATE_ENTRY[..], &[walk(Release), Op::GateExit, Op::FreeFrames]]
-                    .concat(),
+                teardown: [
+                    &GATE_ENTRY[..],
+                    &[walk(Release), Op::GateExit, Op::FreeFrames],
+                ]
+                .concat(),
                 aging: [&GATE_ENTRY[..], &[walk(ClearYoung), Op::GateExit]].concat(),
             },
             Variant::TakeAllLocks => Programs {

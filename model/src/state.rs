@@ -12,8 +12,7 @@ pub const NIL: u8 = u8::MAX;
 
 /// The most threads of one configuration: VM threads, registrars, unregistrars, the drivers of
 /// the new notifiers, teardown and aging.
-pub const MAX_THREADS: usize =
-    MAX_INVALIDATORS + 2 * MAX_REGISTRATIONS + MAX_UNREGISTRATIONS + 2;
+pub const MAX_THREADS: usize = MAX_INVALIDATORS + 2 * MAX_REGISTRATIONS + MAX_UNREGISTRATIONS + 2;
 
 /// Where a thread is inside a walk over the chain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -33,8 +33,8 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
     let Some(&op) = program.get(th.pc as usize) else {
         return "(finished)".into();
     };
-    let last = th.pc as usize + 1 == program.len()
-        && matches!(actor.id.role, Role::Reg | Role::Unreg);
+    let last =
+        th.pc as usize + 1 == program.len() && matches!(actor.id.role, Role::Reg | Role::Unreg);
     let ret = if last { ", return" } else { "" };
     let d = &s.drivers[e as usize];
     let text = match op {
@@ -77,7 +77,9 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
         Op::SrcuReadLock => format!("srcu_read_lock (idx {})", s.srcu_idx),
         Op::SrcuReadUnlock => format!("srcu_read_unlock (idx {})", th.slot),
         Op::SynchronizeSrcuFlip => "synchronize_srcu: flip index".into(),
-        Op::SynchronizeSrcuWait => format!("synchronize_srcu: readers of idx {} gone{ret}", th.slot),
+        Op::SynchronizeSrcuWait => {
+            format!("synchronize_srcu: readers of idx {} gone{ret}", th.slot)
+        }
         Op::DropMirror => format!("owner: drop n{e}'s mirror"),
         Op::LinkNext => format!("n{e}->next = head ({})", node(s.head)),
         Op::NextToHead => format!("n{e}->next = head ({})", node(s.head)),
@@ -198,13 +200,21 @@ pub fn changes(model: &EmmModel, a: &State, b: &State) -> String {
         if b.deferred_insert & m != a.deferred_insert & m {
             push(format!(
                 "n{n} {} deferred insert",
-                if b.deferred_insert & m != 0 { "on" } else { "off" }
+                if b.deferred_insert & m != 0 {
+                    "on"
+                } else {
+                    "off"
+                }
             ));
         }
         if b.deferred_remove & m != a.deferred_remove & m {
             push(format!(
                 "n{n} {} deferred remove",
-                if b.deferred_remove & m != 0 { "on" } else { "off" }
+                if b.deferred_remove & m != 0 {
+                    "on"
+                } else {
+                    "off"
+                }
             ));
         }
     }
@@ -422,10 +432,12 @@ impl Trace {
         let n = (0..model.config.total_notifiers())
             .find(|&n| s.drivers[n].mirror != NIL && s.freed & (1 << s.drivers[n].mirror) != 0)?;
         let f = s.drivers[n].mirror;
-        let installed = (1..=at)
-            .rev()
-            .find(|&i| self.states[i].drivers[n].mirror == f && self.states[i - 1].drivers[n].mirror != f);
-        let freed = (1..=at).find(|&i| self.states[i].freed & (1 << f) != 0 && self.states[i - 1].freed & (1 << f) == 0)?;
+        let installed = (1..=at).rev().find(|&i| {
+            self.states[i].drivers[n].mirror == f && self.states[i - 1].drivers[n].mirror != f
+        });
+        let freed = (1..=at).find(|&i| {
+            self.states[i].freed & (1 << f) != 0 && self.states[i - 1].freed & (1 << f) == 0
+        })?;
         let freer = self.threads[freed - 1];
         let started = (1..freed).any(|i| {
             self.threads[i - 1] == freer
@@ -442,7 +454,11 @@ impl Trace {
                 );
             }
             None => {
-                let _ = write!(text, " ({} freed f{f} at step {freed}", self.steps[freed - 1].actor);
+                let _ = write!(
+                    text,
+                    " ({} freed f{f} at step {freed}",
+                    self.steps[freed - 1].actor
+                );
             }
         }
         if !started && model.actors()[freer].id.role == Role::Vm {

@@ -231,4 +231,3 @@ pub fn deadlock_free<O: Observe + ?Sized>(o: &O) -> Result<(), Violation> {
     let blocked = (0..o.callback_count()).map(|i| o.callback(i)).collect();
     violated("deadlock_free", Reason::Deadlock { blocked })
 }
-

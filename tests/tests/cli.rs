@@ -1,0 +1,254 @@
+//! The `emm-check` command line, run in-process: exit codes, output, the JSON document, and
+//! bad input.
+
+use emm_tests::cli;
+
+#[test]
+fn default_run_prints_one_row_per_variant_and_exits_0() {
+    let (code, out, _) = cli(&[]);
+    assert_eq!(code, 0);
+    for v in emm_model::Variant::ALL {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(v.name()))
+            .unwrap_or_else(|| panic!("no row for {v}:\n{out}"));
+        let verdict = row.split_whitespace().nth(1).expect("a verdict column");
+        assert!(["holds", "violated"].contains(&verdict), "{row}");
+    }
+    assert!(out.contains("no_stale_secondary"));
+}
+
+#[test]
+fn list_names_every_variant_and_property() {
+    let (code, out, _) = cli(&["list"]);
+    assert_eq!(code, 0);
+    for v in emm_model::Variant::ALL {
+        assert!(out.contains(v.name()), "{v}");
+    }
+    for p in emm_proofs::PROPERTIES {
+        assert!(out.contains(p.name), "{}", p.name);
+    }
+}
+
+#[test]
+fn broken_variants_exit_1_with_a_readable_trace() {
+    for variant in ["emm-stop-start", "rcu-publish"] {
+        let (code, out, _) = cli(&["check", "--variant", variant]);
+        assert_eq!(code, 1, "{variant}:\n{out}");
+        assert!(out.contains("VIOLATED always no_stale_secondary"), "{out}");
+        assert!(out.contains("step  "), "a table header:\n{out}");
+        assert!(out.contains("zap PTE"), "kernel step names:\n{out}");
+        assert!(
+            out.contains("no_stale_secondary violated at step") && out.contains("maps frame f"),
+            "the closing sentence names the property, notifier and frame:\n{out}"
+        );
+        assert!(out.contains("replay: emm-check replay --variant"), "{out}");
+        assert!(out.trim_end().ends_with("verdict: violated"));
+    }
+}
+
+#[test]
+fn correct_variants_exit_0_on_both_issue_configurations() {
+    for variant in ["take-all-locks", "interval-seq", "emm-stop-drain-start"] {
+        for extra in [
+            &[][..],
+            &[
+                "--invalidators",
+                "2",
+                "--notifiers",
+                "2",
+                "--registrations",
+                "1",
+                "--unregistrations",
+                "1",
+            ][..],
+        ] {
+            let mut args = vec!["check", "--variant", variant];
+            args.extend_from_slice(extra);
+            let (code, out, _) = cli(&args);
+            assert_eq!(code, 0, "{args:?}:\n{out}");
+            assert!(out.trim_end().ends_with("verdict: holds"));
+        }
+    }
+}
+
+#[test]
+fn the_replay_line_replays_the_counterexample() {
+    let (_, out, _) = cli(&["check", "--variant", "emm-stop-start"]);
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("replay: emm-check "))
+        .expect("a replay line");
+    let args: Vec<&str> = line.split_whitespace().collect();
+    let (code, replayed, _) = cli(&args);
+    assert_eq!(code, 0, "{replayed}");
+    assert!(
+        replayed.contains("no_stale_secondary violated at step"),
+        "{replayed}"
+    );
+}
+
+#[test]
+fn json_has_the_documented_shape() {
+    let (code, out, _) = cli(&["check", "--variant", "rcu-publish", "--format", "json"]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["variant"], "rcu-publish");
+    for key in [
+        "invalidators",
+        "notifiers",
+        "registrations",
+        "unregistrations",
+    ] {
+        assert_eq!(doc["config"][key], 1, "{key}");
+    }
+    for key in ["nested", "teardown", "aging"] {
+        assert_eq!(doc["config"][key], false, "{key}");
+    }
+    assert_eq!(doc["verdict"], "violated");
+    let props = doc["properties"].as_array().expect("a list");
+    assert_eq!(props.len(), emm_proofs::PROPERTIES.len());
+    for p in props {
+        assert!(["always", "sometimes"].contains(&p["expectation"].as_str().unwrap()));
+        let status = p["status"].as_str().expect("a status");
+        assert!(
+            [
+                "holds",
+                "violated",
+                "reached",
+                "unreached",
+                "n/a",
+                "unknown"
+            ]
+            .contains(&status),
+            "{status}"
+        );
+        if status == "violated" || status == "reached" {
+            let trace = p["trace"].as_array().expect("a trace");
+            assert!(!trace.is_empty());
+            for (i, step) in trace.iter().enumerate() {
+                assert_eq!(step["step"], i + 1);
+                for key in ["actor", "action", "state"] {
+                    assert!(step[key].is_string(), "{key}");
+                }
+            }
+        }
+    }
+    for key in ["unique_states", "states", "max_depth", "seconds"] {
+        assert!(doc["stats"][key].is_number(), "{key}");
+    }
+}
+
+#[test]
+fn notifiers_0_is_a_valid_empty_chain() {
+    let (code, out, err) = cli(&[
+        "check",
+        "--variant",
+        "take-all-locks",
+        "--notifiers",
+        "0",
+        "--unregistrations",
+        "0",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn bad_input_is_a_one_line_reason_and_exit_2() {
+    let cases: &[&[&str]] = &[
+        &["check", "--variant", "no-such-variant"],
+        &["check", "--variant", "rcu-publish", "--invalidators", "-1"],
+        &[
+            "check",
+            "--variant",
+            "rcu-publish",
+            "--invalidators",
+            "1000000",
+        ],
+        &[
+            "check",
+            "--variant",
+            "rcu-publish",
+            "--notifiers",
+            "99999999999999999999999",
+        ],
+        &["check", "--variant", "rcu-publish", "--invalidators", "0"],
+        &[
+            "check",
+            "--variant",
+            "rcu-publish",
+            "--notifiers",
+            "0",
+            "--registrations",
+            "0",
+            "--unregistrations",
+            "0",
+        ],
+        &[
+            "check",
+            "--variant",
+            "rcu-publish",
+            "--notifiers",
+            "1",
+            "--unregistrations",
+            "2",
+        ],
+        &["check", "--variant", "rcu-publish", "--threads", "0"],
+        &["check", "--variant", "rcu-publish", "--format", "xml"],
+        &["check"],
+        &["frobnicate"],
+        &["replay", "--variant", "rcu-publish", "--path", "vm0,nobody"],
+        &["replay", "--variant", "rcu-publish", "--path", "drv1"],
+        &[
+            "explore",
+            "--variant",
+            "rcu-publish",
+            "--addr",
+            "0.0.0.0:3000",
+        ],
+    ];
+    for args in cases {
+        let (code, out, err) = cli(args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(out.is_empty(), "{args:?}: nothing on stdout, got {out}");
+        let first = err.lines().next().unwrap_or_default();
+        assert!(first.contains("error"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_state_limit_stops_the_search_with_exit_3() {
+    let (code, out, _) = cli(&[
+        "check",
+        "--variant",
+        "take-all-locks",
+        "--invalidators",
+        "2",
+        "--notifiers",
+        "2",
+        "--max-states",
+        "1000",
+    ]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("INCOMPLETE: --max-states stopped the search"),
+        "{out}"
+    );
+    assert!(
+        out.contains("unknown"),
+        "unchecked statuses are unknown:\n{out}"
+    );
+    assert!(out.trim_end().ends_with("verdict: incomplete"));
+}
+
+#[test]
+fn a_violation_found_before_a_limit_still_exits_1() {
+    let (code, out, _) = cli(&[
+        "check",
+        "--variant",
+        "emm-stop-start",
+        "--max-states",
+        "20000",
+    ]);
+    assert_eq!(code, 1, "{out}");
+}

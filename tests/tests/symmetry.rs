@@ -1,0 +1,45 @@
+//! Symmetry reduction (sorting interchangeable VM threads) changes how many states are stored,
+//! never a verdict.
+
+use emm_model::{check, Config, Variant};
+use emm_tests::{cfg, options, statuses};
+
+#[test]
+fn verdicts_are_equal_with_symmetry_on_and_off() {
+    let configs = [
+        cfg(2, 2, 1, 1),
+        cfg(2, 1, 1, 0),
+        Config {
+            nested: true,
+            ..cfg(2, 1, 1, 1)
+        },
+    ];
+    for config in configs {
+        for variant in Variant::ALL {
+            let on = check(variant, config, &options(true, false));
+            let off = check(variant, config, &options(false, false));
+            assert_eq!(
+                statuses(&on),
+                statuses(&off),
+                "{variant} {}",
+                config.to_flags()
+            );
+            assert!(
+                on.stats.unique_states < off.stats.unique_states,
+                "{variant} {}: symmetry stored {} states, no symmetry {}",
+                config.to_flags(),
+                on.stats.unique_states,
+                off.stats.unique_states
+            );
+        }
+    }
+}
+
+#[test]
+fn one_invalidator_has_nothing_to_permute() {
+    for variant in Variant::ALL {
+        let on = check(variant, Config::default(), &options(true, false));
+        let off = check(variant, Config::default(), &options(false, false));
+        assert_eq!(on.stats.unique_states, off.stats.unique_states, "{variant}");
+    }
+}
