@@ -1,12 +1,15 @@
-//! Running the checker: an exhaustive depth-first search for the verdict, then a shortest
-//! counterexample for each violated property, within state, time and memory limits.
+//! Running the checker: an exhaustive depth-first search for the verdict, then one
+//! breadth-first search for a shortest path to each violated property and reached goal, all
+//! within state, time and memory limits.
 //!
-//! Two facts of stateright 0.31 shape this. Its BFS can overwrite a property's first (shortest)
-//! discovery with a later, longer one, and its symmetry reduction applies only to DFS. So the
-//! verdict comes from DFS (with symmetry, on all threads), and each violated property's
-//! shortest path from a binary search over BFS runs bounded in depth: a BFS bounded to `k`
-//! steps finds a violation iff one exists within `k` steps, so the smallest such `k` is the
-//! length of a shortest counterexample, and the path found at that bound has that length.
+//! Two facts of stateright 0.31 shape this. Its symmetry reduction applies only to DFS, so the
+//! verdict comes from DFS (with symmetry, on all threads). Its BFS records a property's path
+//! again at every later state that violates it, overwriting the first (shortest) one with longer
+//! ones; the model checked here reports each property once per run
+//! ([`EmmModel::reporting_once`]), so a single-threaded BFS, which checks states in order of
+//! depth, keeps the first discovery, and that one is a shortest path. The tests confirm each
+//! printed counterexample against [`violated_within`], a depth-bounded BFS that does not rely
+//! on this.
 
 use crate::config::{Config, Variant};
 use crate::model::EmmModel;
@@ -339,15 +342,18 @@ pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckRepo
     let mut watch = Watch::new(opts.progress, variant.name().to_string());
 
     let rss_before = resident_bytes();
-    let mut builder = model.clone().checker().threads(opts.threads.max(1));
-    if opts.symmetry {
+    let searched = model.reporting_once();
+    let mut builder = searched.clone().checker().threads(opts.threads.max(1));
+    // With one VM thread there is nothing to permute: skip the representative's extra copy
+    // and hash of every state.
+    if opts.symmetry && config.invalidators > 1 {
         builder = builder.symmetry();
     }
     if let Some(max) = opts.max_states {
         builder = builder.target_state_count(max);
     }
     let checker = builder.spawn_dfs();
-    let mut limit = supervise(&checker, &model, opts, deadline, &mut watch);
+    let mut limit = supervise(&checker, &searched, opts, deadline, &mut watch);
     let checker = checker.join();
     let search_seconds = t0.elapsed().as_secs_f64();
     let memory_bytes = resident_bytes().saturating_sub(rss_before);
@@ -368,7 +374,7 @@ pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckRepo
     };
     // Paths are rebuilt by replaying the model's actions, so the halt switch must be off
     // again (the search threads have finished).
-    model.halt_switch().store(false, Ordering::Relaxed);
+    searched.halt_switch().store(false, Ordering::Relaxed);
     let discoveries = checker.discoveries();
     drop(checker);
     let complete = limit.is_none();
@@ -405,21 +411,19 @@ pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckRepo
 
     let t_short = Instant::now();
     if opts.shortest {
-        for p in properties
-            .iter_mut()
-            .filter(|p| p.status == Status::Violated)
-        {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                break;
-            }
-            watch.note(&format!("shortest counterexample for {}", p.name));
-            let known = p.trace.take().expect("violations carry a path");
-            match shortest(&model, p.name, known, deadline, opts.max_memory) {
-                (trace, true) => {
-                    p.trace = Some(trace);
+        let wanted: BTreeSet<&'static str> = properties
+            .iter()
+            .filter(|p| matches!(p.status, Status::Violated | Status::Reached))
+            .map(|p| p.name)
+            .collect();
+        if !wanted.is_empty() && deadline.is_none_or(|d| Instant::now() < d) {
+            watch.note("shortest paths (breadth-first)");
+            let found = shortest_paths(&model, wanted, deadline, opts.max_memory);
+            for p in properties.iter_mut() {
+                if let Some(threads) = found.get(p.name) {
+                    p.trace = Some(Trace::from_threads(&model, threads).expect("a checker path replays"));
                     p.shortest = true;
                 }
-                (trace, false) => p.trace = Some(trace),
             }
         }
     }
@@ -453,7 +457,8 @@ fn bounded_bfs(
     max_memory: Option<u64>,
 ) -> Result<Option<Vec<usize>>, Limit> {
     let model = EmmModel::new(model.variant, model.config);
-    // stateright counts the initial state as depth 1 and skips states whose depth reaches the
+    // A pure model (every violating state reported): with `target_max_depth` the answer does
+    // not depend on which discovery is kept. stateright counts the initial state as depth 1 and skips states whose depth reaches the
     // target before checking them, so `steps + 2` checks every state within `steps` steps.
     let checker = model
         .clone()
@@ -485,32 +490,38 @@ fn bounded_bfs(
     }
 }
 
-/// A shortest path to a violation of `name`, starting from a known one. Returns the path and
-/// whether it is known to be shortest (a limit can stop the search before it knows).
-pub fn shortest(
+/// A shortest path (as thread steps) to each property in `wanted`: one single-threaded BFS
+/// over a model that reports each property once, stopped as soon as all are found. A property
+/// missing from the result was not reached before a limit stopped the search.
+pub fn shortest_paths(
     model: &EmmModel,
-    name: &'static str,
-    known: Trace,
+    wanted: BTreeSet<&'static str>,
     deadline: Option<Instant>,
     max_memory: Option<u64>,
-) -> (Trace, bool) {
-    // Invariant: `best` violates `name` in `best.len()` steps, and no path of fewer than `lo`
-    // steps does.
-    let mut best = known.threads.clone();
-    let mut lo = 0usize;
-    while lo < best.len() {
-        let mid = lo + (best.len() - lo) / 2;
-        match bounded_bfs(model, name, mid, deadline, max_memory) {
-            Ok(Some(path)) => best = path,
-            Ok(None) => lo = mid + 1,
-            Err(_) => {
-                let trace = Trace::from_threads(model, &best).expect("a checker path replays");
-                return (trace, false);
-            }
-        }
-    }
-    let trace = Trace::from_threads(model, &best).expect("a checker path replays");
-    (trace, true)
+) -> std::collections::BTreeMap<&'static str, Vec<usize>> {
+    let searched = model.reporting_once();
+    let checker = searched
+        .clone()
+        .checker()
+        .threads(1)
+        .finish_when(HasDiscoveries::AllOf(wanted.clone()))
+        .spawn_bfs();
+    let opts = CheckOptions {
+        max_memory,
+        progress: Progress::Silent,
+        ..CheckOptions::default()
+    };
+    let mut watch = Watch::new(Progress::Silent, String::new());
+    supervise(&checker, &searched, &opts, deadline, &mut watch);
+    let checker = checker.join();
+    searched.halt_switch().store(false, Ordering::Relaxed);
+    wanted
+        .into_iter()
+        .filter_map(|name| {
+            let path = checker.discovery(name)?;
+            Some((name, path.into_actions().into_iter().map(|s| s.0 as usize).collect()))
+        })
+        .collect()
 }
 
 /// Whether any state within `steps` steps violates `name` (a bounded BFS; for tests that a

@@ -317,11 +317,20 @@ fn run_check(io: &mut Io<'_>, args: &CheckArgs) -> i32 {
     let report = check(variant, config, &opts);
     match args.format {
         Format::Text => print_text(io, &report),
-        Format::Json => say!(
-            io.out,
-            "{}",
-            serde_json::to_string_pretty(&report_json(&report)).unwrap_or_default()
-        ),
+        Format::Json => {
+            let mut doc = report_json(&report);
+            let c = &mut doc["config"];
+            c["threads"] = json!(opts.threads);
+            c["symmetry"] = json!(opts.symmetry);
+            c["max_states"] = json!(args.max_states);
+            c["timeout"] = json!(args.timeout);
+            c["max_memory"] = json!(args.max_memory);
+            say!(
+                io.out,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            );
+        }
     }
     report.verdict.exit_code()
 }

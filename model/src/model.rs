@@ -9,7 +9,7 @@ use emm_proofs::{
     WalkView,
 };
 use stateright::{Model, Property};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 /// The first `invalidate_seq` of an interval-notifier mm (the kernel starts at 2).
@@ -48,6 +48,9 @@ pub struct EmmModel {
     /// Set to make every state look terminal, so a running search drains and stops (the CLI's
     /// memory limit). Does not affect `deadlock_free`, which looks at the real steps.
     halt: Arc<AtomicBool>,
+    /// With [`reporting_once`](Self::reporting_once): bit `i` is set once property `i` has
+    /// been discovered in this run.
+    reported: Option<Arc<AtomicU32>>,
 }
 
 /// A state seen through the spec's [`Observe`] interface.
@@ -55,21 +58,23 @@ pub struct EmmModel {
 pub struct View<'a> {
     model: &'a EmmModel,
     state: &'a State,
-    linked: u8,
+    /// The linked set, computed on first use ([`NIL`] until then): most properties never
+    /// look at it, and every property of every state builds a view.
+    linked: std::cell::Cell<u8>,
 }
 
 macro_rules! always {
-    ($name:ident) => {
+    ($index:expr, $name:ident) => {
         Property::<EmmModel>::always(stringify!($name), |m: &EmmModel, s: &State| {
-            emm_proofs::$name(&m.view(s)).is_ok()
+            m.once($index, false, || emm_proofs::$name(&m.view(s)).is_ok())
         })
     };
 }
 
 macro_rules! sometimes {
-    ($name:ident) => {
+    ($index:expr, $name:ident) => {
         Property::<EmmModel>::sometimes(stringify!($name), |m: &EmmModel, s: &State| {
-            emm_proofs::$name(&m.view(s))
+            m.once($index, true, || emm_proofs::$name(&m.view(s)))
         })
     };
 }
@@ -136,6 +141,7 @@ impl EmmModel {
             vm_flight_end,
             teardown_free_pc,
             halt: Arc::new(AtomicBool::new(false)),
+            reported: None,
         }
     }
 
@@ -147,6 +153,40 @@ impl EmmModel {
     /// The thread index of the actor called `name` (`vm0`, `reg0`, `drv2`, `teardown`, ...).
     pub fn actor_by_name(&self, name: &str) -> Option<usize> {
         self.actors.iter().position(|a| a.id.to_string() == name)
+    }
+
+    /// The same model, but each property is reported at most once per run: after its first
+    /// discovery (a violation, or a goal reached) it reads as not discovered.
+    ///
+    /// stateright re-records a property's path (a clone of the path and a write to a shared
+    /// map) at every later state that violates it or reaches it, and a broken protocol has
+    /// millions of such states; that made checks of broken variants several times slower and
+    /// kept two checker threads contending. It also makes a single-threaded BFS, which visits
+    /// states in order of depth, keep its first (shortest) discovery instead of overwriting it
+    /// with later, longer ones. Do not use it where each state's own status matters (the
+    /// Explorer).
+    pub fn reporting_once(&self) -> EmmModel {
+        EmmModel {
+            reported: Some(Arc::new(AtomicU32::new(0))),
+            halt: Arc::new(AtomicBool::new(false)),
+            ..self.clone()
+        }
+    }
+
+    /// Evaluates property `index`; `discovery` is the result that counts as a discovery.
+    fn once(&self, index: u32, discovery: bool, eval: impl FnOnce() -> bool) -> bool {
+        let Some(reported) = &self.reported else {
+            return eval();
+        };
+        let bit = 1 << index;
+        if reported.load(Ordering::Relaxed) & bit != 0 {
+            return !discovery;
+        }
+        let result = eval();
+        if result == discovery {
+            reported.fetch_or(bit, Ordering::Relaxed);
+        }
+        result
     }
 
     /// A handle that, once set, makes the model report no steps, so a running search stops.
@@ -172,7 +212,7 @@ impl EmmModel {
         View {
             model: self,
             state,
-            linked: state.linked(),
+            linked: std::cell::Cell::new(NIL),
         }
     }
 
@@ -375,7 +415,17 @@ impl EmmModel {
         let program = self.program(t);
         let actor = self.actors[t];
         let e = actor.notifier;
-        let linked_before = s.linked();
+        // Only these ops can take a notifier out of the chain; walks under way then no longer
+        // have to call it.
+        let unlinks = matches!(
+            program[s.threads[t].pc as usize],
+            Op::Unlink
+                | Op::HlistDelInitRcu
+                | Op::UnlinkAll
+                | Op::ItreeEndBody
+                | Op::ItreeRemoveBody
+        );
+        let linked_before = if unlinks { s.linked() } else { 0 };
         let mut th = s.threads[t];
         if th.wpc == WalkPc::Done {
             // A finished walk stays visible (for walk_integrity) until its thread's next
@@ -398,7 +448,7 @@ impl EmmModel {
                         th.callback = callback;
                         th.cursor = s.head;
                         th.called = 0;
-                        th.must = linked_before;
+                        th.must = s.linked();
                         if th.cursor == NIL {
                             th.wpc = WalkPc::Done;
                             advance = true;
@@ -493,7 +543,7 @@ impl EmmModel {
             }
             Op::CallOwn(cb) => self.deliver(&mut s, e, cb, 0),
             Op::CheckHashed => {
-                if linked_before & bit(e) == 0 {
+                if s.linked() & bit(e) == 0 {
                     // Teardown unlinked it: skip release and unlink, go to synchronize_srcu.
                     s.registered &= !bit(e);
                     advance = false;
@@ -516,7 +566,7 @@ impl EmmModel {
                 th.callback = Self::walk_callback_from(program, th.pc as usize);
                 th.called = 0;
                 th.cursor = s.head;
-                th.must = linked_before;
+                th.must = s.linked();
                 if s.head != NIL {
                     s.itree_seq |= 1;
                     th.wpc = WalkPc::Call;
@@ -635,7 +685,7 @@ impl EmmModel {
         }
         s.threads[t] = th;
         // A notifier that leaves the chain no longer has to be called by walks under way.
-        let removed = linked_before & !s.linked();
+        let removed = if unlinks { linked_before & !s.linked() } else { 0 };
         if removed != 0 {
             for th in s.threads.iter_mut() {
                 th.must &= !removed;
@@ -689,17 +739,17 @@ impl Model for EmmModel {
 
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
-            always!(no_stale_secondary),
-            always!(start_end_balanced),
-            always!(no_callback_after_unregister),
-            always!(walk_integrity),
-            always!(stop_start_paired),
-            always!(release_before_free),
-            always!(deadlock_free),
-            sometimes!(registration_overlaps_invalidation),
-            sometimes!(secondary_mapping_installed),
-            sometimes!(unregister_overlaps_walk),
-            sometimes!(teardown_overlaps_unregister),
+            always!(0, no_stale_secondary),
+            always!(1, start_end_balanced),
+            always!(2, no_callback_after_unregister),
+            always!(3, walk_integrity),
+            always!(4, stop_start_paired),
+            always!(5, release_before_free),
+            always!(6, deadlock_free),
+            sometimes!(7, registration_overlaps_invalidation),
+            sometimes!(8, secondary_mapping_installed),
+            sometimes!(9, unregister_overlaps_walk),
+            sometimes!(10, teardown_overlaps_unregister),
         ]
     }
 
@@ -723,6 +773,13 @@ impl Model for EmmModel {
 }
 
 impl View<'_> {
+    fn linked(&self) -> u8 {
+        if self.linked.get() == NIL {
+            self.linked.set(self.state.linked());
+        }
+        self.linked.get()
+    }
+
     fn walkers(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.model.actors.len()).filter(|&t| self.state.threads[t].wpc != WalkPc::Idle)
     }
@@ -770,7 +827,7 @@ impl Observe for View<'_> {
         let d = &self.state.drivers[n];
         let b = bit(n as u8);
         NotifierView {
-            linked: self.linked & b != 0,
+            linked: self.linked() & b != 0,
             registered: self.state.registered & b != 0,
             unregistered: match self.model.unregistrar[n] {
                 NIL => false,

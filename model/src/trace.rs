@@ -229,10 +229,12 @@ pub fn changes(model: &EmmModel, a: &State, b: &State) -> String {
         if x.mirror != y.mirror {
             push(format!("drv{n}.mirror={}", frame(y.mirror)));
         }
-        if x.stopped != y.stopped {
+        if x.stops != y.stops || x.starts != y.starts {
             push(format!(
-                "n{n} {}",
-                if y.stopped { "stopped" } else { "running" }
+                "n{n} {} (stops={}, starts={})",
+                if y.stopped { "stopped" } else { "running" },
+                y.stops,
+                y.starts
             ));
         }
         if x.releases != y.releases {
