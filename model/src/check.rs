@@ -178,6 +178,8 @@ pub struct Stats {
     pub bytes_per_state: f64,
     /// Wall time of the shortest-counterexample searches.
     pub shortest_seconds: f64,
+    /// Peak resident memory of the whole process so far (`VmHWM`), in bytes.
+    pub peak_rss_bytes: u64,
 }
 
 /// Everything one check found.
@@ -218,6 +220,17 @@ impl CheckReport {
     pub fn property(&self, name: &str) -> Option<&PropertyResult> {
         self.properties.iter().find(|p| p.name == name)
     }
+}
+
+/// Peak resident memory of this process (`VmHWM`), in bytes (0 where `/proc` is missing).
+pub fn peak_resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 /// Resident memory of this process, in bytes (0 where `/proc` is missing).
@@ -421,7 +434,8 @@ pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckRepo
             let found = shortest_paths(&model, wanted, deadline, opts.max_memory);
             for p in properties.iter_mut() {
                 if let Some(threads) = found.get(p.name) {
-                    p.trace = Some(Trace::from_threads(&model, threads).expect("a checker path replays"));
+                    p.trace =
+                        Some(Trace::from_threads(&model, threads).expect("a checker path replays"));
                     p.shortest = true;
                 }
             }
@@ -430,6 +444,7 @@ pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckRepo
     watch.finish();
     stats.shortest_seconds = t_short.elapsed().as_secs_f64();
     stats.seconds = t0.elapsed().as_secs_f64();
+    stats.peak_rss_bytes = peak_resident_bytes();
 
     let verdict = if properties.iter().any(|p| p.status == Status::Violated) {
         Verdict::Violated
@@ -519,7 +534,13 @@ pub fn shortest_paths(
         .into_iter()
         .filter_map(|name| {
             let path = checker.discovery(name)?;
-            Some((name, path.into_actions().into_iter().map(|s| s.0 as usize).collect()))
+            Some((
+                name,
+                path.into_actions()
+                    .into_iter()
+                    .map(|s| s.0 as usize)
+                    .collect(),
+            ))
         })
         .collect()
 }

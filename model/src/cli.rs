@@ -251,6 +251,12 @@ fn print_text(io: &mut Io<'_>, r: &CheckReport) {
             s.max_depth
         );
     }
+    say!(
+        out,
+        "peak memory {:.1} MiB; whole check {:.2} s",
+        s.peak_rss_bytes as f64 / (1024.0 * 1024.0),
+        s.seconds
+    );
     say!(out);
     say!(out, "{:<36} {:<10} status", "property", "expect");
     for p in &r.properties {
@@ -314,6 +320,12 @@ fn run_check(io: &mut Io<'_>, args: &CheckArgs) -> i32 {
         shortest: true,
         progress: io.progress,
     };
+    if config.aging && !variant.has_aging() {
+        say!(
+            io.err,
+            "note: interval notifiers have no clear_young; --aging adds no actor to {variant}"
+        );
+    }
     let report = check(variant, config, &opts);
     match args.format {
         Format::Text => print_text(io, &report),

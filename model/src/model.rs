@@ -685,7 +685,11 @@ impl EmmModel {
         }
         s.threads[t] = th;
         // A notifier that leaves the chain no longer has to be called by walks under way.
-        let removed = if unlinks { linked_before & !s.linked() } else { 0 };
+        let removed = if unlinks {
+            linked_before & !s.linked()
+        } else {
+            0
+        };
         if removed != 0 {
             for th in s.threads.iter_mut() {
                 th.must &= !removed;

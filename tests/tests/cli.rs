@@ -252,3 +252,52 @@ fn a_violation_found_before_a_limit_still_exits_1() {
     ]);
     assert_eq!(code, 1, "{out}");
 }
+
+#[test]
+fn a_timeout_stops_the_search_with_exit_3() {
+    let (code, out, _) = cli(&[
+        "check",
+        "--variant",
+        "emm-stop-start",
+        "--invalidators",
+        "3",
+        "--notifiers",
+        "2",
+        "--max-states",
+        "2000000000",
+        "--timeout",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    // A violation found within the second still decides the verdict (exit 1); otherwise the
+    // search is incomplete (exit 3). Either way the limit is reported.
+    assert_eq!(doc["limit"], "--timeout", "{out}");
+    match code {
+        1 => assert_eq!(doc["verdict"], "violated"),
+        3 => assert_eq!(doc["verdict"], "incomplete"),
+        other => panic!("exit {other}: {out}"),
+    }
+    assert!(doc["stats"]["seconds"].as_f64().unwrap() < 5.0);
+}
+
+#[test]
+fn a_memory_limit_stops_the_search_with_exit_3() {
+    let (code, out, _) = cli(&[
+        "check",
+        "--variant",
+        "take-all-locks",
+        "--invalidators",
+        "3",
+        "--notifiers",
+        "2",
+        "--max-memory",
+        "16",
+    ]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("INCOMPLETE: --max-memory stopped the search"),
+        "{out}"
+    );
+}
