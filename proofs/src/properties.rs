@@ -213,9 +213,10 @@ pub fn release_before_free<O: Observe + ?Sized>(o: &O) -> Result<(), Violation> 
 ///
 /// **Meaning.** No set of threads waits on each other forever: a stopped notifier that nobody
 /// will restart, a lock that nobody will release, a grace period that a blocked reader holds
-/// open. In the model every step moves a program counter or a counter forward and a blocked
-/// callback is a disabled step, so the state graph has no cycles and "every state can step"
-/// is the same as "every run finishes".
+/// open. In the model a step that must block is disabled, and every retry loop waits for
+/// another thread to move on (a seq that changed, a flag that was cleared), so its state graph
+/// has no cycles (a test checks this) and "every state can step" is the same as "every run
+/// finishes".
 ///
 /// **Source.** Lockdep's annotations in `mm/mmu_notifier.c`
 /// (`__mmu_notifier_invalidate_range_start_map`) that catch callbacks blocking on what
