@@ -12,12 +12,13 @@
 //! on this.
 
 use crate::config::{Config, Variant};
-use crate::model::EmmModel;
+use crate::model::{EmmModel, Step};
+use crate::state::State;
 use crate::trace::Trace;
 use emm_proofs::{Expectation, PROPERTIES};
 use serde::Serialize;
 use stateright::{Checker, HasDiscoveries, Model};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -318,9 +319,15 @@ fn supervise<C: Checker<EmmModel>>(
     let mut limit = None;
     let mut nap = Duration::from_millis(1);
     while !checker.is_done() {
-        // Short naps first, so that small searches are not rounded up to the poll interval.
+        // Short naps while the search is young, so that a small search is not rounded up to
+        // the poll interval (its time is measured when this loop sees it done).
         std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(100));
+        let cap = if started.elapsed() < Duration::from_secs(1) {
+            2
+        } else {
+            100
+        };
+        nap = (nap * 2).min(Duration::from_millis(cap));
         let unique = checker.unique_state_count();
         let secs = started.elapsed().as_secs_f64().max(1e-9);
         watch.update(unique, unique as f64 / secs, checker.max_depth());
@@ -405,13 +412,8 @@ pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckRepo
             (Expectation::Sometimes, false) => Status::Unreached,
         };
         let trace = found.map(|path| {
-            let threads: Vec<usize> = path
-                .clone()
-                .into_actions()
-                .into_iter()
-                .map(|s| s.0 as usize)
-                .collect();
-            Trace::from_threads(&model, &threads).expect("a checker path replays")
+            let (init, threads) = path_threads(path.clone());
+            Trace::from_threads(&model, init, &threads).expect("a checker path replays")
         });
         properties.push(PropertyResult {
             name: p.name,
@@ -433,9 +435,11 @@ pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckRepo
             watch.note("shortest paths (breadth-first)");
             let found = shortest_paths(&model, wanted, deadline, opts.max_memory);
             for p in properties.iter_mut() {
-                if let Some(threads) = found.get(p.name) {
-                    p.trace =
-                        Some(Trace::from_threads(&model, threads).expect("a checker path replays"));
+                if let Some((init, threads)) = found.get(p.name) {
+                    p.trace = Some(
+                        Trace::from_threads(&model, init.clone(), threads)
+                            .expect("a checker path replays"),
+                    );
                     p.shortest = true;
                 }
             }
@@ -462,93 +466,77 @@ pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckRepo
     }
 }
 
-/// Runs a single-threaded BFS bounded to `steps` steps and returns the path it found to a
-/// violation of `name`, if any (`None` also when a limit cut it short: `Err`).
-fn bounded_bfs(
+/// Paths found by a search, by property: each an initial state and the thread of each step.
+pub type Paths = BTreeMap<&'static str, (State, Vec<usize>)>;
+
+/// A checker path as its initial state and the thread of each step.
+fn path_threads(path: stateright::Path<State, Step>) -> (State, Vec<usize>) {
+    let steps = path.into_vec();
+    let init = steps[0].0.clone();
+    let threads = steps
+        .iter()
+        .filter_map(|(_, a)| a.map(|s| s.0 as usize))
+        .collect();
+    (init, threads)
+}
+
+/// A path to each property in `wanted`, as its initial state and thread steps, from one
+/// single-threaded BFS that stops as soon as all are found. With `max_steps`, only states
+/// within that many steps are checked. A property missing from the result was not found
+/// before the search ended (or a limit, returned too, stopped it).
+fn bfs(
     model: &EmmModel,
-    name: &'static str,
-    steps: usize,
+    wanted: BTreeSet<&'static str>,
+    max_steps: Option<usize>,
     deadline: Option<Instant>,
     max_memory: Option<u64>,
-) -> Result<Option<Vec<usize>>, Limit> {
-    let model = EmmModel::new(model.variant, model.config);
-    // A pure model (every violating state reported): with `target_max_depth` the answer does
-    // not depend on which discovery is kept. stateright counts the initial state as depth 1 and skips states whose depth reaches the
-    // target before checking them, so `steps + 2` checks every state within `steps` steps.
-    let checker = model
+) -> (Paths, Option<Limit>) {
+    let searched = model.reporting_once();
+    let mut builder = searched
         .clone()
         .checker()
         .threads(1)
-        .target_max_depth(steps + 2)
-        .finish_when(HasDiscoveries::AnyOf(BTreeSet::from([name])))
-        .spawn_bfs();
+        .finish_when(HasDiscoveries::AllOf(wanted.clone()));
+    if let Some(steps) = max_steps {
+        // stateright counts the initial state as depth 1 and skips states whose depth reaches
+        // the target before checking them, so `steps + 2` checks every state within `steps`.
+        builder = builder.target_max_depth(steps + 2);
+    }
+    let checker = builder.spawn_bfs();
     let opts = CheckOptions {
         max_memory,
         progress: Progress::Silent,
         ..CheckOptions::default()
     };
     let mut watch = Watch::new(Progress::Silent, String::new());
-    let limit = supervise(&checker, &model, &opts, deadline, &mut watch);
+    let limit = supervise(&checker, &searched, &opts, deadline, &mut watch);
     let checker = checker.join();
-    model.halt_switch().store(false, Ordering::Relaxed);
-    if let Some(path) = checker.discovery(name) {
-        return Ok(Some(
-            path.into_actions()
-                .into_iter()
-                .map(|s| s.0 as usize)
-                .collect(),
-        ));
-    }
-    match limit {
-        Some(l) => Err(l),
-        None => Ok(None),
-    }
+    searched.halt_switch().store(false, Ordering::Relaxed);
+    let found = wanted
+        .into_iter()
+        .filter_map(|name| Some((name, path_threads(checker.discovery(name)?))))
+        .collect();
+    (found, limit)
 }
 
-/// A shortest path (as thread steps) to each property in `wanted`: one single-threaded BFS
-/// over a model that reports each property once, stopped as soon as all are found. A property
-/// missing from the result was not reached before a limit stopped the search.
+/// A shortest path to each property in `wanted` (its initial state and thread steps). The BFS
+/// checks states in order of depth and the model reports each property once, so the first
+/// path found to each is a shortest one.
 pub fn shortest_paths(
     model: &EmmModel,
     wanted: BTreeSet<&'static str>,
     deadline: Option<Instant>,
     max_memory: Option<u64>,
-) -> std::collections::BTreeMap<&'static str, Vec<usize>> {
-    let searched = model.reporting_once();
-    let checker = searched
-        .clone()
-        .checker()
-        .threads(1)
-        .finish_when(HasDiscoveries::AllOf(wanted.clone()))
-        .spawn_bfs();
-    let opts = CheckOptions {
-        max_memory,
-        progress: Progress::Silent,
-        ..CheckOptions::default()
-    };
-    let mut watch = Watch::new(Progress::Silent, String::new());
-    supervise(&checker, &searched, &opts, deadline, &mut watch);
-    let checker = checker.join();
-    searched.halt_switch().store(false, Ordering::Relaxed);
-    wanted
-        .into_iter()
-        .filter_map(|name| {
-            let path = checker.discovery(name)?;
-            Some((
-                name,
-                path.into_actions()
-                    .into_iter()
-                    .map(|s| s.0 as usize)
-                    .collect(),
-            ))
-        })
-        .collect()
+) -> Paths {
+    bfs(model, wanted, None, deadline, max_memory).0
 }
 
-/// Whether any state within `steps` steps violates `name` (a bounded BFS; for tests that a
-/// reported counterexample is a shortest one).
+/// Whether any state within `steps` steps violates `name`: a BFS bounded in depth, whose answer
+/// does not depend on which discovery it keeps (the tests check printed counterexamples
+/// against it).
 pub fn violated_within(model: &EmmModel, name: &'static str, steps: usize) -> bool {
-    matches!(bounded_bfs(model, name, steps, None, None), Ok(Some(_)))
+    let (found, _) = bfs(model, BTreeSet::from([name]), Some(steps), None, None);
+    found.contains_key(name)
 }
 
 /// Every property's name as the model declares it (to compare with the spec's list).

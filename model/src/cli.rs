@@ -58,6 +58,9 @@ struct ModelArgs {
     /// Unregistrations of notifiers registered at the start.
     #[arg(long, default_value_t = 1)]
     unregistrations: usize,
+    /// The notifiers the unregistrations take, in order (`n1,n0`); default: every choice.
+    #[arg(long, value_delimiter = ',')]
+    targets: Option<Vec<String>>,
     /// Each VM thread nests a second invalidation inside its first.
     #[arg(long)]
     nested: bool,
@@ -136,12 +139,36 @@ macro_rules! say {
 impl ModelArgs {
     fn parse(&self) -> Result<(Variant, Config), String> {
         let variant: Variant = self.variant.parse().map_err(|e| format!("{e}"))?;
+        let targets = match &self.targets {
+            None => None,
+            Some(names) => {
+                if names.len() != self.unregistrations {
+                    return Err(format!(
+                        "--targets names {} notifiers but there are {} unregistrations",
+                        names.len(),
+                        self.unregistrations
+                    ));
+                }
+                let mut t = [u8::MAX; crate::config::MAX_UNREGISTRATIONS];
+                for (slot, name) in t.iter_mut().zip(names) {
+                    *slot = name
+                        .trim()
+                        .trim_start_matches('n')
+                        .parse::<u8>()
+                        .map_err(|_| {
+                            format!("--targets: '{name}' is not a notifier (n0, n1, ...)")
+                        })?;
+                }
+                Some(t)
+            }
+        };
         let config = Config {
             invalidators: self.invalidators,
             nested: self.nested,
             notifiers: self.notifiers,
             registrations: self.registrations,
             unregistrations: self.unregistrations,
+            targets,
             teardown: self.teardown,
             aging: self.aging,
         };
@@ -160,7 +187,7 @@ pub fn replay_line(model: &EmmModel, trace: &Trace) -> String {
     format!(
         "emm-check replay --variant {} {} --path {}",
         model.variant,
-        model.config.to_flags(),
+        trace.config(model).to_flags(),
         trace.path(model)
     )
 }
@@ -436,7 +463,11 @@ fn run_replay(io: &mut Io<'_>, args: &ReplayArgs) -> i32 {
         Ok(t) => t,
         Err(e) => return usage_error(io, &format!("--path does not replay: {e}")),
     };
-    let violations = trace.final_violations(&model);
+    let last = trace.states.last().expect("a trace has an initial state");
+    let violations: Vec<_> = emm_proofs::violations(&model.view(last))
+        .into_iter()
+        .filter(|v| model.applies(v.property))
+        .collect();
     match args.format {
         Format::Json => {
             let v: Vec<_> = violations

@@ -115,8 +115,12 @@ pub struct Config {
     pub notifiers: usize,
     /// Notifiers registered concurrently; each driver faults the page once register returns.
     pub registrations: usize,
-    /// Unregistrations of notifiers registered at the start (the last ones of the chain).
+    /// Unregistrations of notifiers registered at the start. Which notifiers they take is
+    /// explored: every choice is an initial state, unless `targets` fixes one.
     pub unregistrations: usize,
+    /// The notifiers that the unregistrations take, in order (`unreg0` takes the first); `None`
+    /// explores every choice.
+    pub targets: Option<[u8; MAX_UNREGISTRATIONS]>,
     /// An `exit_mmap`: `release` over the chain, then the frames are freed.
     pub teardown: bool,
     /// An aging walk (`clear_young`) over the chain.
@@ -132,6 +136,7 @@ impl Default for Config {
             notifiers: 1,
             registrations: 1,
             unregistrations: 1,
+            targets: None,
             teardown: false,
             aging: false,
         }
@@ -196,6 +201,20 @@ impl Config {
                 self.notifiers + self.registrations
             ));
         }
+        if let Some(targets) = self.targets {
+            let chosen = &targets[..self.unregistrations];
+            for (j, &n) in chosen.iter().enumerate() {
+                if n as usize >= self.notifiers {
+                    return err(format!(
+                        "--targets: n{n} is not one of the {} notifiers registered at the start",
+                        self.notifiers
+                    ));
+                }
+                if chosen[..j].contains(&n) {
+                    return err(format!("--targets: n{n} is unregistered twice"));
+                }
+            }
+        }
         if self.notifiers + self.registrations == 0 {
             return err(
                 "nothing to check: no notifier is registered at the start and none \
@@ -204,6 +223,36 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// Every choice of the notifiers that the unregistrations take: `targets` if set, else each
+    /// set of distinct initial notifiers, in increasing order (the unregistrars run the same
+    /// program, so the order within a set adds nothing).
+    pub fn target_choices(&self) -> Vec<[u8; MAX_UNREGISTRATIONS]> {
+        if let Some(t) = self.targets {
+            return vec![t];
+        }
+        let mut out = Vec::new();
+        let mut pick = [u8::MAX; MAX_UNREGISTRATIONS];
+        fn choose(
+            from: usize,
+            depth: usize,
+            c: &Config,
+            pick: &mut [u8; MAX_UNREGISTRATIONS],
+            out: &mut Vec<[u8; MAX_UNREGISTRATIONS]>,
+        ) {
+            if depth == c.unregistrations {
+                out.push(*pick);
+                return;
+            }
+            for n in from..c.notifiers {
+                pick[depth] = n as u8;
+                choose(n + 1, depth + 1, c, pick, out);
+            }
+            pick[depth] = u8::MAX;
+        }
+        choose(0, 0, self, &mut pick, &mut out);
+        out
     }
 
     /// Total notifiers: those registered at the start, then one per registration.
@@ -217,6 +266,15 @@ impl Config {
             "--invalidators {} --notifiers {} --registrations {} --unregistrations {}",
             self.invalidators, self.notifiers, self.registrations, self.unregistrations
         );
+        if let Some(targets) = self.targets {
+            let names: Vec<String> = targets[..self.unregistrations]
+                .iter()
+                .map(|n| format!("n{n}"))
+                .collect();
+            if !names.is_empty() {
+                s.push_str(&format!(" --targets {}", names.join(",")));
+            }
+        }
         for (on, flag) in [
             (self.nested, " --nested"),
             (self.teardown, " --teardown"),

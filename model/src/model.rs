@@ -25,8 +25,8 @@ pub struct Step(pub u8);
 pub struct Actor {
     /// Its name in traces.
     pub id: ActorId,
-    /// The notifier it registers, unregisters or drives (for registrars, unregistrars and
-    /// drivers).
+    /// The notifier it registers or drives (for registrars and drivers; an unregistrar's
+    /// notifier is in the state, see [`EmmModel::own`]).
     pub notifier: u8,
 }
 
@@ -39,10 +39,9 @@ pub struct EmmModel {
     pub config: Config,
     programs: Arc<Programs>,
     actors: Arc<[Actor]>,
-    /// For each notifier, the thread that unregisters it, or [`NIL`].
-    unregistrar: [u8; crate::config::MAX_NOTIFIERS],
-    /// A VM thread's invalidation is in flight until its pc reaches this (its outer free).
-    vm_flight_end: u8,
+    /// A VM thread's invalidation window: from the op that begins its start walk (the walk, or
+    /// `mn_itree_inv_start_range`) to the op after its outer end walk (or `mn_itree_inv_end`).
+    vm_window: (u8, u8),
     /// Teardown has freed the frames once its pc passes this.
     teardown_free_pc: u8,
     /// Set to make every state look terminal, so a running search drains and stops (the CLI's
@@ -51,6 +50,9 @@ pub struct EmmModel {
     /// With [`reporting_once`](Self::reporting_once): bit `i` is set once property `i` has
     /// been discovered in this run.
     reported: Option<Arc<AtomicU32>>,
+    /// Bit `i` is set if property `i` of [`emm_proofs::PROPERTIES`] applies ([`Self::applies`]);
+    /// one that does not is never reported.
+    applicable: u32,
 }
 
 /// A state seen through the spec's [`Observe`] interface.
@@ -58,8 +60,8 @@ pub struct EmmModel {
 pub struct View<'a> {
     model: &'a EmmModel,
     state: &'a State,
-    /// The linked set, computed on first use ([`NIL`] until then): most properties never
-    /// look at it, and every property of every state builds a view.
+    /// The linked set, computed by the first `notifier()` call ([`NIL`] until then): every
+    /// property of every state builds a view, and several never ask for a notifier.
     linked: std::cell::Cell<u8>,
 }
 
@@ -99,10 +101,9 @@ impl EmmModel {
         for i in 0..config.registrations {
             actors.push(actor(Role::Reg, i, config.notifiers + i));
         }
-        // Unregistrations take the last notifiers of the initial chain, so that with two or
-        // more notifiers an unlink of a node behind the head is explored.
+        // Which notifier each unregistration takes is part of the initial state.
         for j in 0..config.unregistrations {
-            actors.push(actor(Role::Unreg, j, config.notifiers - 1 - j));
+            actors.push(actor(Role::Unreg, j, 0));
         }
         for i in 0..config.registrations {
             let n = config.notifiers + i;
@@ -115,34 +116,43 @@ impl EmmModel {
             actors.push(actor(Role::Aging, 0, 0));
         }
         debug_assert!(actors.len() <= MAX_THREADS);
-        let mut unregistrar = [NIL; crate::config::MAX_NOTIFIERS];
-        for (t, a) in actors.iter().enumerate() {
-            if a.id.role == Role::Unreg {
-                unregistrar[a.notifier as usize] = t as u8;
-            }
-        }
         let programs = Programs::new(variant, &config);
-        let vm_flight_end = programs
-            .vm
-            .iter()
-            .rposition(|op| *op == Op::Free(0))
-            .unwrap_or(programs.vm.len()) as u8;
+        let begins = |op: &Op| matches!(op, Op::Walk { .. } | Op::ItreeStartBody);
+        let ends = |op: &Op| {
+            matches!(
+                op,
+                Op::Walk {
+                    callback: Callback::InvalidateEnd,
+                    ..
+                } | Op::ItreeEndBody
+            )
+        };
+        let vm_window = (
+            programs.vm.iter().position(begins).unwrap_or(0) as u8,
+            programs.vm.iter().rposition(ends).map_or(0, |i| i + 1) as u8,
+        );
         let teardown_free_pc = programs
             .teardown
             .iter()
             .position(|op| matches!(op, Op::FreeFrames | Op::Free(0)))
             .unwrap_or(programs.teardown.len()) as u8;
-        EmmModel {
+        let mut model = EmmModel {
             variant,
             config,
             programs: Arc::new(programs),
             actors: actors.into(),
-            unregistrar,
-            vm_flight_end,
+            vm_window,
             teardown_free_pc,
             halt: Arc::new(AtomicBool::new(false)),
             reported: None,
+            applicable: 0,
+        };
+        for (i, p) in emm_proofs::PROPERTIES.iter().enumerate() {
+            if model.applies(p.name) {
+                model.applicable |= 1 << i;
+            }
         }
+        model
     }
 
     /// The actors, in thread order.
@@ -173,12 +183,16 @@ impl EmmModel {
         }
     }
 
-    /// Evaluates property `index`; `discovery` is the result that counts as a discovery.
+    /// Evaluates property `index`; `discovery` is the result that counts as a discovery. A
+    /// property that does not apply to this variant and configuration is never discovered.
     fn once(&self, index: u32, discovery: bool, eval: impl FnOnce() -> bool) -> bool {
+        let bit = 1 << index;
+        if self.applicable & bit == 0 {
+            return !discovery;
+        }
         let Some(reported) = &self.reported else {
             return eval();
         };
-        let bit = 1 << index;
         if reported.load(Ordering::Relaxed) & bit != 0 {
             return !discovery;
         }
@@ -216,11 +230,35 @@ impl EmmModel {
         }
     }
 
-    /// The initial state: notifiers `n0 -> n1 -> ...` registered, each driver's mirror mapping
-    /// frame `f0`, every thread at the start of its program.
+    /// The notifier thread `t` acts on: the one it registers, drives, or unregisters.
+    pub fn own(&self, s: &State, t: usize) -> u8 {
+        let a = &self.actors[t];
+        match a.id.role {
+            Role::Unreg => s.targets[a.id.index],
+            _ => a.notifier,
+        }
+    }
+
+    /// The initial states, one per choice of the notifiers that the unregistrations take:
+    /// notifiers `n0 -> n1 -> ...` registered, each driver's mirror mapping frame `f0`, every
+    /// thread at the start of its program.
+    pub fn initial_states(&self) -> Vec<State> {
+        self.config
+            .target_choices()
+            .into_iter()
+            .map(|targets| self.initial_state_with(targets))
+            .collect()
+    }
+
+    /// The first initial state (see [`initial_states`](Self::initial_states)).
     pub fn initial_state(&self) -> State {
+        self.initial_states().remove(0)
+    }
+
+    fn initial_state_with(&self, targets: [u8; crate::config::MAX_UNREGISTRATIONS]) -> State {
         let c = &self.config;
         let mut s = State {
+            targets,
             vm_count: c.invalidators as u8,
             thread_count: self.actors.len() as u8,
             notifier_count: c.total_notifiers() as u8,
@@ -300,7 +338,8 @@ impl EmmModel {
                 _ => {}
             }
         }
-        let drv = &s.drivers[actor.notifier as usize];
+        let own = self.own(s, t);
+        let drv = &s.drivers[own as usize];
         match op {
             Op::Walk { callback, .. } => match th.wpc {
                 WalkPc::Call => !self.blocked(s, th.cursor, callback),
@@ -313,7 +352,7 @@ impl EmmModel {
             Op::SpinLock => !s.spin,
             Op::SynchronizeSrcuFlip => !s.srcu_sync,
             Op::SynchronizeSrcuWait => s.srcu_readers[th.slot as usize] == 0,
-            Op::CallOwn(cb) => !self.blocked(s, actor.notifier, cb),
+            Op::CallOwn(cb) => !self.blocked(s, own, cb),
             Op::ItreeRemoveWait => th.slot == 0 || s.itree_seq != th.slot,
             Op::GateWait => !s.emm_stopping,
             Op::GateDrain => s.emm_active == 0,
@@ -413,8 +452,7 @@ impl EmmModel {
     pub fn apply(&self, s: &State, t: usize) -> State {
         let mut s = s.clone();
         let program = self.program(t);
-        let actor = self.actors[t];
-        let e = actor.notifier;
+        let e = self.own(&s, t);
         // Only these ops can take a notifier out of the chain; walks under way then no longer
         // have to call it.
         let unlinks = matches!(
@@ -648,12 +686,9 @@ impl EmmModel {
             }
             Op::ReadPte => th.pte_read = s.pte,
             Op::CheckInstall | Op::ReadRetryInstall => {
+                s.threads[t] = th;
+                let retry = self.fault_retries(&s, t);
                 let d = &mut s.drivers[e as usize];
-                let retry = if op == Op::CheckInstall {
-                    d.in_progress > 0 || d.seq != th.slot
-                } else {
-                    d.seq != th.slot
-                };
                 advance = false;
                 if !d.released && retry {
                     th.pc = 0;
@@ -698,22 +733,37 @@ impl EmmModel {
         s
     }
 
-    /// Whether `name` is a property or goal that this configuration can exercise: a goal needs
-    /// the actors that overlap, `stop_start_paired` needs a stop/start variant,
-    /// `release_before_free` needs teardown (for interval notifiers, `release` is the
-    /// `MMU_NOTIFY_RELEASE` invalidation of `mn_itree_release()`).
+    /// Whether `name` is a property or goal that this variant and configuration can exercise.
+    /// A goal needs the actors that overlap; `stop_start_paired` needs a stop/start variant;
+    /// `release_before_free` needs teardown and a `release` callback, and
+    /// `start_end_balanced` an `invalidate_end` callback, which interval notifiers do not have
+    /// (their only op is `invalidate`; at teardown they get an `MMU_NOTIFY_RELEASE`
+    /// invalidation, and the unmap that frees the pages is an invalidation they see, which
+    /// `no_stale_secondary` judges).
     pub fn applies(&self, name: &str) -> bool {
         let c = &self.config;
-        let walkers = c.invalidators > 0 || c.teardown || (c.aging && self.variant.has_aging());
+        let interval = self.variant == Variant::IntervalSeq;
         match name {
+            "start_end_balanced" => !interval,
             "no_callback_after_unregister" => c.unregistrations > 0,
             "stop_start_paired" => self.variant.has_stop_start(),
-            "release_before_free" => c.teardown,
-            "registration_overlaps_invalidation" => c.registrations > 0 && c.invalidators > 0,
+            "release_before_free" => c.teardown && !interval,
+            "registration_overlaps_invalidation" => c.registrations > 0,
             "secondary_mapping_installed" => c.registrations > 0,
-            "unregister_overlaps_walk" => c.unregistrations > 0 && walkers,
+            "unregister_overlaps_walk" => c.unregistrations > 0,
             "teardown_overlaps_unregister" => c.teardown && c.unregistrations > 0,
             _ => true,
+        }
+    }
+
+    /// Whether the fault of driver thread `t` must retry at its check (KVM: an invalidation is
+    /// open or `seq` moved since the snapshot; interval: `mmu_interval_read_retry()`).
+    pub fn fault_retries(&self, s: &State, t: usize) -> bool {
+        let d = &s.drivers[self.own(s, t) as usize];
+        let th = &s.threads[t];
+        match self.variant {
+            Variant::IntervalSeq => d.seq != th.slot,
+            _ => d.in_progress > 0 || d.seq != th.slot,
         }
     }
 }
@@ -723,7 +773,7 @@ impl Model for EmmModel {
     type Action = Step;
 
     fn init_states(&self) -> Vec<State> {
-        vec![self.initial_state()]
+        self.initial_states()
     }
 
     fn actions(&self, state: &State, actions: &mut Vec<Step>) {
@@ -802,7 +852,7 @@ impl View<'_> {
             match self.model.program(t).get(th.pc as usize) {
                 Some(Op::CallOwn(cb)) => Some(CallbackView {
                     actor: actor.id,
-                    notifier: actor.notifier as NotifierId,
+                    notifier: self.model.own(self.state, t) as NotifierId,
                     callback: *cb,
                 }),
                 _ => None,
@@ -810,14 +860,10 @@ impl View<'_> {
         })
     }
 
-    /// Whether a thread of `role` has started and its pc is below `until` (default: its
-    /// program's end).
-    fn any_in_progress(&self, role: Role, until: Option<u8>) -> bool {
+    /// Whether a thread of `role` has started and not finished.
+    fn any_in_progress(&self, role: Role) -> bool {
         self.model.actors.iter().enumerate().any(|(t, a)| {
-            let th = &self.state.threads[t];
-            a.id.role == role
-                && th.started()
-                && (th.pc as usize) < until.map_or(self.model.program(t).len(), usize::from)
+            a.id.role == role && self.state.threads[t].started() && !self.model.done(self.state, t)
         })
     }
 }
@@ -833,10 +879,11 @@ impl Observe for View<'_> {
         NotifierView {
             linked: self.linked() & b != 0,
             registered: self.state.registered & b != 0,
-            unregistered: match self.model.unregistrar[n] {
-                NIL => false,
-                t => self.model.done(self.state, t as usize),
-            },
+            unregistered: self.model.actors.iter().enumerate().any(|(t, a)| {
+                a.id.role == Role::Unreg
+                    && self.state.targets[a.id.index] as usize == n
+                    && self.model.done(self.state, t)
+            }),
             in_progress: d.in_progress as i32,
             mirror: (d.mirror != NIL).then_some(d.mirror as FrameId),
             installed_by_fault: d.installed,
@@ -864,6 +911,8 @@ impl Observe for View<'_> {
             called: NotifierSet(th.called as u64),
             must_call: NotifierSet(th.must as u64),
             next_call: matches!(th.wpc, WalkPc::Call).then_some(th.cursor as NotifierId),
+            holding: matches!(th.wpc, WalkPc::Call | WalkPc::Wait | WalkPc::LoadNext)
+                .then_some(th.cursor as NotifierId),
             finished,
         }
     }
@@ -877,20 +926,25 @@ impl Observe for View<'_> {
     }
 
     fn registration_in_progress(&self) -> bool {
-        self.any_in_progress(Role::Reg, None)
+        self.any_in_progress(Role::Reg)
     }
 
     fn unregistration_in_progress(&self) -> bool {
-        self.any_in_progress(Role::Unreg, None)
+        self.any_in_progress(Role::Unreg)
     }
 
     fn invalidation_in_progress(&self) -> bool {
-        // In flight from its first step until it frees the frame it zapped.
-        self.any_in_progress(Role::Vm, Some(self.model.vm_flight_end))
+        let (begin, end) = self.model.vm_window;
+        self.model.actors.iter().enumerate().any(|(t, a)| {
+            let th = &self.state.threads[t];
+            // Inside the window once the op that begins it has taken its first step.
+            let begun = th.pc > begin || (th.pc == begin && th.wpc != WalkPc::Idle);
+            a.id.role == Role::Vm && begun && th.pc < end
+        })
     }
 
     fn teardown_in_progress(&self) -> bool {
-        self.any_in_progress(Role::Teardown, None)
+        self.any_in_progress(Role::Teardown)
     }
 
     fn teardown_freed_frames(&self) -> bool {

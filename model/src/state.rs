@@ -130,6 +130,9 @@ pub struct State {
     pub thread_count: u8,
     /// How many of `drivers` (and `next`) the configuration uses.
     pub notifier_count: u8,
+    /// The notifier each unregistrar takes ([`NIL`] for unused slots): fixed in the initial
+    /// state, one initial state per choice.
+    pub targets: [u8; MAX_UNREGISTRATIONS],
     /// The chain's head (`mm->emm_notifier`, `mm->mmu_notifier_mm->list.first`, or the
     /// interval tree's first node), or [`NIL`].
     pub head: u8,
@@ -176,7 +179,8 @@ pub struct State {
 }
 
 /// Bytes of [`State::encode`]'s output.
-const ENCODED_BYTES: usize = 22 + MAX_NOTIFIERS + 9 * MAX_NOTIFIERS + 10 * MAX_THREADS;
+const ENCODED_BYTES: usize =
+    22 + MAX_UNREGISTRATIONS + MAX_NOTIFIERS + 9 * MAX_NOTIFIERS + 10 * MAX_THREADS;
 
 impl std::hash::Hash for State {
     fn hash<H: std::hash::Hasher>(&self, hasher: &mut H) {
@@ -222,6 +226,9 @@ impl State {
             self.deferred_remove,
         ] {
             put(b);
+        }
+        for &n in &self.targets {
+            put(n);
         }
         let notifiers = self.notifier_count as usize;
         for &n in &self.next[..notifiers] {

@@ -4,7 +4,7 @@
 use crate::model::EmmModel;
 use crate::program::Op;
 use crate::state::{State, WalkPc, NIL};
-use emm_proofs::{Callback, Outcome, Role, Violation, PROPERTIES};
+use emm_proofs::{Callback, Outcome, Role, Violation};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -29,7 +29,7 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
     let program = model.program(t);
     let th = &s.threads[t];
     let actor = model.actors()[t];
-    let e = actor.notifier;
+    let e = model.own(s, t);
     let Some(&op) = program.get(th.pc as usize) else {
         return "(finished)".into();
     };
@@ -110,14 +110,9 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
         Op::Snapshot => format!("fault: s = seq ({})", d.seq),
         Op::ReadPte => format!("fault: read PTE -> {}", frame(s.pte)),
         Op::CheckInstall | Op::ReadRetryInstall => {
-            let retry = if op == Op::CheckInstall {
-                d.in_progress > 0 || d.seq != th.slot
-            } else {
-                d.seq != th.slot
-            };
             if d.released {
                 "fault: lock; released, give up".into()
-            } else if retry {
+            } else if model.fault_retries(s, t) {
                 "fault: lock; check fails, retry".into()
             } else if th.pte_read == NIL {
                 "fault: lock; PTE was empty, nothing to map".into()
@@ -281,9 +276,13 @@ impl std::fmt::Display for ReplayError {
 impl std::error::Error for ReplayError {}
 
 impl Trace {
-    /// Replays thread steps from the initial state.
-    pub fn from_threads(model: &EmmModel, threads: &[usize]) -> Result<Trace, ReplayError> {
-        let mut s = model.initial_state();
+    /// Replays thread steps from `init`, one of the model's initial states.
+    pub fn from_threads(
+        model: &EmmModel,
+        init: State,
+        threads: &[usize],
+    ) -> Result<Trace, ReplayError> {
+        let mut s = init;
         let mut states = vec![s.clone()];
         let mut steps = Vec::new();
         for (i, &t) in threads.iter().enumerate() {
@@ -324,7 +323,8 @@ impl Trace {
         })
     }
 
-    /// Replays a path given as actor names (`vm0,reg0,reg0,...`).
+    /// Replays a path given as actor names (`vm0,reg0,reg0,...`) from the model's first initial
+    /// state (fix the unregistrations' targets in the configuration to pick another).
     pub fn from_path(model: &EmmModel, path: &str) -> Result<Trace, ReplayError> {
         let mut threads = Vec::new();
         for (i, name) in path.split(',').map(str::trim).enumerate() {
@@ -341,7 +341,16 @@ impl Trace {
             })?;
             threads.push(t);
         }
-        Trace::from_threads(model, &threads)
+        Trace::from_threads(model, model.initial_state(), &threads)
+    }
+
+    /// The configuration of this trace's model with the unregistrations' targets fixed to
+    /// those of its initial state, so that a replay starts where the trace did.
+    pub fn config(&self, model: &EmmModel) -> crate::Config {
+        crate::Config {
+            targets: Some(self.states[0].targets),
+            ..model.config
+        }
     }
 
     /// The path as actor names, for `emm-check replay --path`.
@@ -364,18 +373,6 @@ impl Trace {
         })
     }
 
-    /// Every safety property broken in the last state.
-    pub fn final_violations(&self, model: &EmmModel) -> Vec<Violation> {
-        let last = self.states.last().expect("a trace has an initial state");
-        PROPERTIES
-            .iter()
-            .filter_map(|p| match emm_proofs::evaluate(p.name, &model.view(last)) {
-                Some(Outcome::Violated(v)) => Some(v),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// The trace as a table: a numbered row per step, one column per actor, then the shared
     /// state that the step changed.
     pub fn render(&self, model: &EmmModel) -> String {
@@ -395,18 +392,20 @@ impl Trace {
         };
         let widths: Vec<usize> = cols.iter().map(|&t| width(t)).collect();
         let mut out = String::new();
-        let _ = write!(out, "step");
+        let mut line = String::from("step");
         for (&t, w) in cols.iter().zip(&widths) {
-            let _ = write!(out, "  {:<w$}", model.actors()[t].id.to_string());
+            let _ = write!(line, "  {:<w$}", model.actors()[t].id.to_string());
         }
-        let _ = writeln!(out, "  changed");
+        let _ = writeln!(out, "{line}  changed");
         for (s, &t) in self.steps.iter().zip(&self.threads) {
-            let _ = write!(out, "{:>4}", s.step);
+            line.clear();
+            let _ = write!(line, "{:>4}", s.step);
             for (&c, w) in cols.iter().zip(&widths) {
                 let text = if c == t { s.action.as_str() } else { "" };
-                let _ = write!(out, "  {text:<w$}");
+                let _ = write!(line, "  {text:<w$}");
             }
-            let _ = writeln!(out, "  {}", s.state);
+            let _ = write!(line, "  {}", s.state);
+            let _ = writeln!(out, "{}", line.trim_end());
         }
         out
     }

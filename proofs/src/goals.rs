@@ -5,7 +5,7 @@
 //! races of `protocols.md` need; a configuration that could reach it but does not shows that the
 //! model (or the implementation's scenario) is too weak there.
 
-use crate::Observe;
+use crate::{Observe, Role};
 
 /// A `register` runs while an invalidation is between its start and end walks: the race of
 /// the seed patch, and the reason `mm_take_all_locks()` exists.
@@ -22,10 +22,15 @@ pub fn secondary_mapping_installed<O: Observe + ?Sized>(o: &O) -> bool {
     })
 }
 
-/// An `unregister` runs while some walk over the chain is under way: the race that
-/// `synchronize_srcu()` in unregister closes.
+/// An `unregister` runs while a walk of an invalidation, an aging pass or teardown is under
+/// way: the race that `synchronize_srcu()` in unregister closes. (The walks of register and
+/// unregister themselves, `emm_stop`/`emm_start`, do not count.)
 pub fn unregister_overlaps_walk<O: Observe + ?Sized>(o: &O) -> bool {
-    o.unregistration_in_progress() && (0..o.walk_count()).any(|i| !o.walk(i).finished)
+    o.unregistration_in_progress()
+        && (0..o.walk_count()).any(|i| {
+            let w = o.walk(i);
+            !w.finished && !matches!(w.actor.role, Role::Reg | Role::Unreg)
+        })
 }
 
 /// Teardown (`exit_mmap`) runs while an `unregister` is under way: the race between

@@ -184,11 +184,16 @@ pub struct WalkView {
     /// Notifiers this walk has called so far.
     pub called: NotifierSet,
     /// Notifiers that were linked when the walk read the head and have stayed linked since:
-    /// a finished walk must have called each of them.
+    /// a finished walk must have called each of them. "Linked" rather than "registered":
+    /// teardown unlinks notifiers without unregistering them, and walks after that rightly
+    /// skip them.
     pub must_call: NotifierSet,
-    /// The notifier whose callback the walk is running or has committed to run next (it holds
-    /// a pointer to it and its next step is the call).
+    /// The notifier whose callback the walk has committed to run next (it holds a pointer to
+    /// it and its next step is the call).
     pub next_call: Option<NotifierId>,
+    /// The notifier the walk holds a pointer to: to call it, inside its callback, or to load
+    /// its `next`.
+    pub holding: Option<NotifierId>,
     /// The walk has reached the end of the chain.
     pub finished: bool,
 }
@@ -227,7 +232,8 @@ pub trait Observe {
     /// Some `unregister` has started and not yet returned.
     fn unregistration_in_progress(&self) -> bool;
     /// Some invalidation is between the start of its `invalidate_start` walk and the end of
-    /// its `invalidate_end` walk.
+    /// its `invalidate_end` walk (for interval notifiers: between `mn_itree_inv_start_range()`
+    /// and `mn_itree_inv_end()`).
     fn invalidation_in_progress(&self) -> bool;
     /// Teardown (`exit_mmap`) has started and not finished.
     fn teardown_in_progress(&self) -> bool;
@@ -298,6 +304,15 @@ pub enum Reason {
     },
     /// A callback runs on a notifier whose unregister returned.
     CallbackAfterUnregister(CallbackView),
+    /// A walk holds a pointer to a notifier whose unregister returned.
+    WalkHoldsUnregistered {
+        /// The walk's actor.
+        actor: ActorId,
+        /// What the walk delivers.
+        callback: Callback,
+        /// The notifier it holds.
+        notifier: NotifierId,
+    },
     /// A walk is about to call a notifier it already called.
     WalkRevisits {
         /// The walk's actor.
@@ -369,6 +384,16 @@ impl fmt::Display for Reason {
                 c.callback.kernel_name(),
                 c.notifier,
                 c.notifier
+            ),
+            Reason::WalkHoldsUnregistered {
+                actor,
+                callback,
+                notifier,
+            } => write!(
+                f,
+                "{actor}'s {} walk holds a pointer to notifier n{notifier} after \
+                 unregister(n{notifier}) returned",
+                callback.kernel_name()
             ),
             Reason::WalkRevisits {
                 actor,
@@ -454,7 +479,7 @@ pub const PROPERTIES: &[PropertyInfo] = &[
     PropertyInfo {
         name: "no_callback_after_unregister",
         expectation: Expectation::Always,
-        summary: "once unregister(n) has returned, no callback of n runs or starts",
+        summary: "once unregister(n) has returned, no callback of n runs or starts, no walk holds n",
     },
     PropertyInfo {
         name: "walk_integrity",

@@ -75,10 +75,12 @@ pub fn start_end_balanced<O: Observe + ?Sized>(o: &O) -> Result<(), Violation> {
     Ok(())
 }
 
-/// Once `unregister(n)` has returned, no callback of `n` runs or starts.
+/// Once `unregister(n)` has returned, no callback of `n` runs or starts, and no walk holds a
+/// pointer to `n`.
 ///
-/// **Meaning.** The owner frees the notifier as soon as `unregister` returns; a callback that
-/// runs, or a walk that holds a pointer to it and is about to call it, uses freed memory.
+/// **Meaning.** The owner frees the notifier as soon as `unregister` returns. A callback that
+/// runs, a walk that holds a pointer to it and is about to call it, or a walk about to load its
+/// `next`, uses freed memory.
 ///
 /// **Source.** `mm/mmu_notifier.c`, `mmu_notifier_unregister()`: "only after
 /// mmu_notifier_unregister returned we're guaranteed that ->release or any other method can't
@@ -98,6 +100,21 @@ pub fn no_callback_after_unregister<O: Observe + ?Sized>(o: &O) -> Result<(), Vi
             );
         }
     }
+    for i in 0..o.walk_count() {
+        let w = o.walk(i);
+        if let Some(n) = w.holding {
+            if o.notifier(n).unregistered {
+                return violated(
+                    "no_callback_after_unregister",
+                    Reason::WalkHoldsUnregistered {
+                        actor: w.actor,
+                        callback: w.callback,
+                        notifier: n,
+                    },
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -109,12 +126,12 @@ pub fn no_callback_after_unregister<O: Observe + ?Sized>(o: &O) -> Result<(), Vi
 /// the chain from its first to its last step withholds an `invalidate_start`.
 ///
 /// **Source.** `hlist_for_each_entry_rcu()` in `mm/mmu_notifier.c` and its contract in
-/// `include/linux/rculist.h`: a reader concurrent with `hlist_del_rcu()` / `hlist_add_head_rcu()`
-/// sees each element that stays in the list exactly once, because deletion keeps the forward
-/// pointer and insertion publishes a fully initialised node.
+/// `include/linux/rculist.h`: a reader concurrent with `hlist_del_init_rcu()` /
+/// `hlist_add_head_rcu()` sees each element that stays in the list exactly once, because
+/// deletion keeps the forward pointer and insertion publishes a fully initialised node.
 ///
-/// **Enforced by.** Unlinking with `hlist_del_rcu()` (the removed node's `next` still leads
-/// forward) and freeing it only after a grace period. The EMM seed's unregister instead sets
+/// **Enforced by.** Unlinking with `hlist_del_init_rcu()` (the removed node's `next` still
+/// leads forward) and freeing it only after a grace period. The EMM seed's unregister instead sets
 /// `e->next = mm->emm_notifier`, so a walk standing on `e` goes back to the head.
 pub fn walk_integrity<O: Observe + ?Sized>(o: &O) -> Result<(), Violation> {
     for i in 0..o.walk_count() {
@@ -213,7 +230,10 @@ pub fn release_before_free<O: Observe + ?Sized>(o: &O) -> Result<(), Violation> 
 ///
 /// **Meaning.** No set of threads waits on each other forever: a stopped notifier that nobody
 /// will restart, a lock that nobody will release, a grace period that a blocked reader holds
-/// open. In the model a step that must block is disabled, and every retry loop waits for
+/// open. A fault that can only retry (KVM's `in_progress` still raised) also counts: the model
+/// makes it wait instead of spinning, so a count that never drops shows up here as a driver
+/// that can never fault again. In the model a step that must block is disabled, and every
+/// retry loop waits for
 /// another thread to move on (a seq that changed, a flag that was cleared), so its state graph
 /// has no cycles (a test checks this) and "every state can step" is the same as "every run
 /// finishes".

@@ -255,31 +255,32 @@ fn a_violation_found_before_a_limit_still_exits_1() {
 
 #[test]
 fn a_timeout_stops_the_search_with_exit_3() {
+    // Hundreds of millions of states: no machine exhausts this in a second.
     let (code, out, _) = cli(&[
         "check",
         "--variant",
-        "emm-stop-start",
+        "take-all-locks",
         "--invalidators",
         "3",
+        "--nested",
         "--notifiers",
+        "3",
+        "--registrations",
         "2",
-        "--max-states",
-        "2000000000",
+        "--unregistrations",
+        "2",
+        "--teardown",
+        "--aging",
         "--timeout",
         "1",
         "--format",
         "json",
     ]);
+    assert_eq!(code, 3, "{out}");
     let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    // A violation found within the second still decides the verdict (exit 1); otherwise the
-    // search is incomplete (exit 3). Either way the limit is reported.
-    assert_eq!(doc["limit"], "--timeout", "{out}");
-    match code {
-        1 => assert_eq!(doc["verdict"], "violated"),
-        3 => assert_eq!(doc["verdict"], "incomplete"),
-        other => panic!("exit {other}: {out}"),
-    }
-    assert!(doc["stats"]["seconds"].as_f64().unwrap() < 5.0);
+    assert_eq!(doc["limit"], "--timeout");
+    assert_eq!(doc["verdict"], "incomplete");
+    assert!(doc["stats"]["seconds"].as_f64().unwrap() < 10.0);
 }
 
 #[test]

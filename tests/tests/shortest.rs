@@ -1,13 +1,15 @@
 //! Every counterexample the checker prints is a shortest one: no path of one step fewer
-//! breaks the property, and the printed path replays and breaks it at its last step.
+//! breaks the property (a depth-bounded search, which does not depend on how the checker keeps
+//! its discoveries), and the printed path replays and breaks it at its last step.
 
 use emm_model::check::violated_within;
 use emm_model::{check, Config, EmmModel, Trace, Variant};
-use emm_tests::{cfg, options};
+use emm_tests::{cfg, options, pinned_configs};
 
-/// Shortest counterexample lengths, in steps, as the checker found them.
+/// Shortest counterexample lengths on the default configuration, in steps, as the checker
+/// found them.
 #[rustfmt::skip]
-const LENGTHS: &[(Variant, &str, usize)] = &[
+const DEFAULT_LENGTHS: &[(Variant, &str, usize)] = &[
     (Variant::RcuPublish, "no_stale_secondary", 17),
     (Variant::RcuPublish, "start_end_balanced", 9),
     (Variant::RcuPublish, "no_callback_after_unregister", 5),
@@ -19,53 +21,90 @@ const LENGTHS: &[(Variant, &str, usize)] = &[
     (Variant::EmmStopStart, "deadlock_free", 22),
 ];
 
+/// Checks that each violated property's trace is a shortest one; returns (property, length).
+fn confirm_shortest(variant: Variant, config: Config) -> Vec<(&'static str, usize)> {
+    let report = check(variant, config, &options(true, true));
+    let model = EmmModel::new(variant, config);
+    let mut lengths = Vec::new();
+    for p in report
+        .properties
+        .iter()
+        .filter(|p| p.status.as_str() == "violated")
+    {
+        let trace = p.trace.as_ref().expect("a violation has a trace");
+        assert!(
+            p.shortest,
+            "{variant} {}: the search did not finish",
+            p.name
+        );
+        let len = trace.steps.len();
+        assert!(
+            !violated_within(&model, p.name, len - 1),
+            "{variant} {} {}: a path of {} steps exists",
+            config.to_flags(),
+            p.name,
+            len - 1
+        );
+        // Replay from the trace's own initial state (its unregistration targets).
+        let fixed = EmmModel::new(variant, trace.config(&model));
+        let replayed = Trace::from_path(&fixed, &trace.path(&model)).expect("replays");
+        let (at, _) = replayed
+            .first_violation(&fixed, p.name)
+            .expect("still violates");
+        assert_eq!(
+            at, len,
+            "{variant} {}: violated before its last step",
+            p.name
+        );
+        lengths.push((p.name, len));
+    }
+    lengths
+}
+
 #[test]
-fn shortest_counterexamples_on_the_default_configuration() {
+fn shortest_counterexample_lengths_on_the_default_configuration() {
     for variant in [Variant::RcuPublish, Variant::EmmStopStart] {
-        let report = check(variant, Config::default(), &options(true, true));
-        let model = EmmModel::new(variant, Config::default());
-        for p in report
-            .properties
+        let mut expected: Vec<(&str, usize)> = DEFAULT_LENGTHS
             .iter()
-            .filter(|p| p.status.as_str() == "violated")
-        {
-            let trace = p.trace.as_ref().expect("a violation has a trace");
-            assert!(p.shortest, "{variant} {}: search did not finish", p.name);
-            let len = trace.steps.len();
-            let pinned = LENGTHS
-                .iter()
-                .find(|(v, n, _)| *v == variant && *n == p.name)
-                .unwrap_or_else(|| panic!("no pinned length for {variant} {}", p.name));
-            assert_eq!(len, pinned.2, "{variant} {}", p.name);
-            assert!(
-                !violated_within(&model, p.name, len - 1),
-                "{variant} {}: a path of {} steps exists",
-                p.name,
-                len - 1
-            );
-            let replayed = Trace::from_path(&model, &trace.path(&model)).expect("replays");
-            let (at, _) = replayed
-                .first_violation(&model, p.name)
-                .expect("still violates");
-            assert_eq!(
-                at, len,
-                "{variant} {}: violated before its last step",
-                p.name
-            );
-        }
+            .filter(|(v, _, _)| *v == variant)
+            .map(|&(_, n, l)| (n, l))
+            .collect();
+        let mut found = confirm_shortest(variant, Config::default());
+        expected.sort_unstable();
+        found.sort_unstable();
+        assert_eq!(found, expected, "{variant}");
     }
 }
 
 #[test]
-fn shortest_counterexamples_with_two_invalidators() {
-    let config = cfg(2, 2, 1, 1);
-    let model = EmmModel::new(Variant::EmmStopStart, config);
+fn every_printed_counterexample_is_shortest_on_every_pinned_configuration() {
+    for (_, config) in pinned_configs().into_iter().skip(1) {
+        for variant in Variant::ALL {
+            confirm_shortest(variant, config);
+        }
+    }
+}
+
+/// The README's sample: the seed's register racing one reclaim invalidation.
+#[test]
+fn the_readme_sample_is_the_shortest_registration_race() {
+    let config = cfg(1, 1, 1, 0);
+    let found = confirm_shortest(Variant::EmmStopStart, config);
+    assert!(found.contains(&("no_stale_secondary", 26)), "{found:?}");
     let report = check(Variant::EmmStopStart, config, &options(true, true));
-    let stale = report
+    let trace = report
         .property("no_stale_secondary")
-        .expect("spec property");
-    let trace = stale.trace.as_ref().expect("violated");
-    assert!(stale.shortest);
-    assert_eq!(trace.steps.len(), 20);
-    assert!(!violated_within(&model, "no_stale_secondary", 19));
+        .and_then(|p| p.trace.as_ref())
+        .expect("violated");
+    let model = EmmModel::new(Variant::EmmStopStart, config);
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains(&trace.render(&model)),
+        "the README's sample table is not what emm-check prints:\n{}",
+        trace.render(&model)
+    );
+    assert!(
+        readme.contains(&trace.path(&model)),
+        "the README's replay line is not this trace's path"
+    );
 }

@@ -34,12 +34,3 @@ fn verdicts_are_equal_with_symmetry_on_and_off() {
         }
     }
 }
-
-#[test]
-fn one_invalidator_has_nothing_to_permute() {
-    for variant in Variant::ALL {
-        let on = check(variant, Config::default(), &options(true, false));
-        let off = check(variant, Config::default(), &options(false, false));
-        assert_eq!(on.stats.unique_states, off.stats.unique_states, "{variant}");
-    }
-}
