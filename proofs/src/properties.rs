@@ -49,7 +49,9 @@ pub fn no_stale_secondary<O: Observe + ?Sized>(o: &O) -> Result<(), Violation> {
 /// it did not receive: its driver's `in_progress` never goes negative.
 ///
 /// **Meaning.** The driver counts open invalidations; an unmatched end drives the count below
-/// zero, after which its fault check lets a mapping through during a later invalidation.
+/// zero, after which its fault check lets a mapping through during a later invalidation. Like
+/// KVM, the check counts rather than matches: an unmatched end that follows a start whose own
+/// end was legitimately missed (a notifier unlinked by teardown) cancels out and is not seen.
 ///
 /// **Source.** `virt/kvm/kvm_main.c`, `kvm_mmu_invalidate_end()`:
 /// `BUG_ON(kvm->mmu_invalidate_in_progress < 0)`; `mmu_notifier.h`: "invalidate_range_start()
