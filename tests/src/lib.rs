@@ -37,6 +37,22 @@ pub fn pinned_configs() -> Vec<(&'static str, Config)> {
     ]
 }
 
+/// The pinned configurations plus two more shapes: nested invalidations, and teardown with no
+/// unregistration.
+pub fn more_configs() -> Vec<Config> {
+    let mut configs: Vec<Config> = pinned_configs().into_iter().map(|(_, c)| c).collect();
+    configs.push(Config {
+        nested: true,
+        ..Config::default()
+    });
+    configs.push(Config {
+        teardown: true,
+        unregistrations: 0,
+        ..Config::default()
+    });
+    configs
+}
+
 /// Options for a deterministic check: one checker thread (stateright's DFS with symmetry on
 /// two threads can count a few states more or less from run to run), no progress output.
 pub fn options(symmetry: bool, shortest: bool) -> CheckOptions {

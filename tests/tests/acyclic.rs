@@ -3,8 +3,8 @@
 //! finishes", which is what the spec asks.
 
 use emm_model::state::State;
-use emm_model::{Config, EmmModel, Step, Variant};
-use emm_tests::pinned_configs;
+use emm_model::{EmmModel, Step, Variant};
+use emm_tests::more_configs;
 use stateright::Model;
 use std::collections::HashMap;
 
@@ -56,11 +56,7 @@ fn find_cycle(model: &EmmModel) -> Option<Vec<Step>> {
 
 #[test]
 fn the_state_graph_has_no_cycles() {
-    let mut configs: Vec<Config> = pinned_configs().into_iter().map(|(_, c)| c).collect();
-    configs.push(Config {
-        nested: true,
-        ..Config::default()
-    });
+    let configs = more_configs();
     for config in configs {
         for variant in Variant::ALL {
             let model = EmmModel::new(variant, config);

@@ -8,7 +8,7 @@
 //! unregister_overlaps_walk, teardown_overlaps_unregister.
 
 use emm_model::{Config, Variant};
-use emm_tests::{pinned_configs, statuses, verdicts};
+use emm_tests::{more_configs, pinned_configs, statuses, verdicts};
 
 const H: &str = "holds";
 const V: &str = "violated";
@@ -105,16 +105,7 @@ fn broken_and_correct_variants_on_both_issue_configurations() {
 /// there: no configuration of the tests may leave one unreached.
 #[test]
 fn no_goal_is_left_unreached() {
-    let mut configs: Vec<Config> = pinned_configs().into_iter().map(|(_, c)| c).collect();
-    configs.push(Config {
-        nested: true,
-        ..Config::default()
-    });
-    configs.push(Config {
-        teardown: true,
-        unregistrations: 0,
-        ..Config::default()
-    });
+    let configs = more_configs();
     for config in configs {
         for variant in Variant::ALL {
             let r = verdicts(variant, config);
