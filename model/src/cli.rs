@@ -55,9 +55,10 @@ struct ModelArgs {
     /// Notifiers registered concurrently; each driver faults once register returns.
     #[arg(long, default_value_t = 1)]
     registrations: usize,
-    /// Unregistrations of notifiers registered at the start.
-    #[arg(long, default_value_t = 1)]
-    unregistrations: usize,
+    /// Unregistrations of notifiers registered at the start (default: 1, or 0 when the chain
+    /// starts empty).
+    #[arg(long)]
+    unregistrations: Option<usize>,
     /// The notifiers the unregistrations take, in order (`n1,n0`); default: every choice.
     #[arg(long, value_delimiter = ',')]
     targets: Option<Vec<String>>,
@@ -139,14 +140,15 @@ macro_rules! say {
 impl ModelArgs {
     fn parse(&self) -> Result<(Variant, Config), String> {
         let variant: Variant = self.variant.parse().map_err(|e| format!("{e}"))?;
+        let unregistrations = self.unregistrations.unwrap_or(self.notifiers.min(1));
         let targets = match &self.targets {
             None => None,
             Some(names) => {
-                if names.len() != self.unregistrations {
+                if names.len() != unregistrations {
                     return Err(format!(
                         "--targets names {} notifiers but there are {} unregistrations",
                         names.len(),
-                        self.unregistrations
+                        unregistrations
                     ));
                 }
                 let mut t = [u8::MAX; crate::config::MAX_UNREGISTRATIONS];
@@ -167,7 +169,7 @@ impl ModelArgs {
             nested: self.nested,
             notifiers: self.notifiers,
             registrations: self.registrations,
-            unregistrations: self.unregistrations,
+            unregistrations,
             targets,
             teardown: self.teardown,
             aging: self.aging,
@@ -399,8 +401,10 @@ fn run_default(io: &mut Io<'_>) -> i32 {
         ..CheckOptions::default()
     };
     let mut warnings = Vec::new();
+    let mut complete = true;
     for variant in Variant::ALL {
         let r = check(variant, config, &opts);
+        complete &= r.limit.is_none();
         let violated = r.violated();
         // One violated property per line, so the table stays narrow.
         let mut lines = violated.iter().map(|s| s.to_string());
@@ -431,7 +435,12 @@ fn run_default(io: &mut Io<'_>) -> i32 {
         "shortest counterexamples: emm-check check --variant NAME; variants and properties: \
          emm-check list"
     );
-    0
+    // The run completed unless a limit stopped one of its searches.
+    if complete {
+        0
+    } else {
+        3
+    }
 }
 
 fn run_list(io: &mut Io<'_>) -> i32 {
