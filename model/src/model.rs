@@ -230,6 +230,11 @@ impl EmmModel {
         }
     }
 
+    /// The thread of unregistrar `j` (they follow the VM threads and the registrars).
+    fn unregistrar(&self, j: usize) -> usize {
+        self.config.invalidators + self.config.registrations + j
+    }
+
     /// The notifier thread `t` acts on: the one it registers, drives, or unregisters.
     pub fn own(&self, s: &State, t: usize) -> u8 {
         let a = &self.actors[t];
@@ -879,10 +884,9 @@ impl Observe for View<'_> {
         NotifierView {
             linked: self.linked() & b != 0,
             registered: self.state.registered & b != 0,
-            unregistered: self.model.actors.iter().enumerate().any(|(t, a)| {
-                a.id.role == Role::Unreg
-                    && self.state.targets[a.id.index] as usize == n
-                    && self.model.done(self.state, t)
+            unregistered: (0..self.model.config.unregistrations).any(|j| {
+                self.state.targets[j] as usize == n
+                    && self.model.done(self.state, self.model.unregistrar(j))
             }),
             in_progress: d.in_progress as i32,
             mirror: (d.mirror != NIL).then_some(d.mirror as FrameId),
