@@ -356,9 +356,14 @@ fn supervise<C: Checker<EmmModel>>(
 
 /// Checks `variant` on `config`.
 pub fn check(variant: Variant, config: Config, opts: &CheckOptions) -> CheckReport {
+    check_model(EmmModel::new(variant, config), opts)
+}
+
+/// Checks `model` (built with [`EmmModel::new`] or [`EmmModel::with_programs`]).
+pub fn check_model(model: EmmModel, opts: &CheckOptions) -> CheckReport {
+    let (variant, config) = (model.variant, model.config);
     let t0 = Instant::now();
     let deadline = opts.timeout.map(|t| t0 + t);
-    let model = EmmModel::new(variant, config);
     let mut watch = Watch::new(opts.progress, variant.name().to_string());
 
     let rss_before = resident_bytes();
