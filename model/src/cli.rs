@@ -242,6 +242,12 @@ pub fn report_json(r: &CheckReport) -> serde_json::Value {
             "notifiers": c.notifiers,
             "registrations": c.registrations,
             "unregistrations": c.unregistrations,
+            "targets": c.targets.map(|t| {
+                t[..c.unregistrations]
+                    .iter()
+                    .map(|n| format!("n{n}"))
+                    .collect::<Vec<_>>()
+            }),
             "nested": c.nested,
             "teardown": c.teardown,
             "aging": c.aging,
