@@ -245,6 +245,7 @@ pub fn resident_bytes() -> u64 {
 struct Watch {
     progress: Progress,
     bar: Option<indicatif::ProgressBar>,
+    started: Instant,
     last_line: Instant,
     label: String,
 }
@@ -263,6 +264,7 @@ impl Watch {
         Watch {
             progress,
             bar,
+            started: Instant::now(),
             last_line: Instant::now(),
             label,
         }
@@ -293,7 +295,10 @@ impl Watch {
     fn note(&mut self, msg: &str) {
         match (&self.bar, self.progress) {
             (Some(bar), _) => bar.set_message(format!("{}: {msg}", self.label)),
-            (None, Progress::Lines) => eprintln!("emm-check: {}: {msg}", self.label),
+            // In a log, only a run long enough to have printed progress says what it does next.
+            (None, Progress::Lines) if self.started.elapsed() >= Duration::from_secs(2) => {
+                eprintln!("emm-check: {}: {msg}", self.label)
+            }
             _ => {}
         }
     }

@@ -549,16 +549,29 @@ where
 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
+        // --help and --version are not errors.
+        Err(e) if !e.use_stderr() => {
+            let _ = write!(out, "{}", e.render());
+            return 0;
+        }
         Err(e) => {
-            // --help and --version are not errors.
-            let code = if e.use_stderr() { 2 } else { 0 };
+            // One line: clap's message without its usage block.
             let text = e.render().to_string();
-            let _ = if code == 0 {
-                write!(out, "{text}")
-            } else {
-                write!(err, "{text}")
-            };
-            return code;
+            let reason: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| {
+                    !l.is_empty()
+                        && !l.starts_with("Usage:")
+                        && !l.starts_with("For more information")
+                })
+                .collect();
+            say!(
+                err,
+                "emm-check: {} (see emm-check --help)",
+                reason.join(" ")
+            );
+            return 2;
         }
     };
     let mut io = Io { out, err, progress };

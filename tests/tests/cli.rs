@@ -192,6 +192,9 @@ fn bad_input_is_a_one_line_reason_and_exit_2() {
         ],
         &["check", "--variant", "rcu-publish", "--threads", "0"],
         &["check", "--variant", "rcu-publish", "--format", "xml"],
+        &["check", "--variant", "rcu-publish", "--bogus"],
+        &["check", "--variant", "rcu-publish", "--max-states", "0"],
+        &["check", "--variant", "rcu-publish", "--timeout", "0"],
         &["check"],
         &["frobnicate"],
         &["replay", "--variant", "rcu-publish", "--path", "vm0,nobody"],
@@ -208,8 +211,8 @@ fn bad_input_is_a_one_line_reason_and_exit_2() {
         let (code, out, err) = cli(args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");
         assert!(out.is_empty(), "{args:?}: nothing on stdout, got {out}");
-        let first = err.lines().next().unwrap_or_default();
-        assert!(first.contains("error"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line, got {err}");
+        assert!(err.starts_with("emm-check: error: "), "{args:?}: {err}");
     }
 }
 
