@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 pub struct CheckOptions {
     /// Checker threads.
     pub threads: usize,
-    /// Symmetry reduction over interchangeable VM threads.
+    /// Reduce each stored state to its representative (`State::representative`).
     pub symmetry: bool,
     /// Stop after this many generated states (stateright's state count).
     pub max_states: Option<usize>,
@@ -374,9 +374,9 @@ pub fn check_model(model: EmmModel, opts: &CheckOptions) -> CheckReport {
     let rss_before = resident_bytes();
     let searched = model.reporting_once();
     let mut builder = searched.clone().checker().threads(opts.threads.max(1));
-    // With one VM thread there is nothing to permute: skip the representative's extra copy
-    // and hash of every state.
-    if opts.symmetry && config.invalidators > 1 {
+    // With one VM thread and one initial notifier there is nothing to permute: skip the
+    // representative's extra copy and hash of every state.
+    if opts.symmetry && (config.invalidators > 1 || config.notifiers > 1) {
         builder = builder.symmetry();
     }
     if let Some(max) = opts.max_states {

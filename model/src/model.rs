@@ -273,6 +273,7 @@ impl EmmModel {
             vm_count: c.invalidators as u8,
             thread_count: self.actors.len() as u8,
             notifier_count: c.total_notifiers() as u8,
+            initial_notifiers: c.notifiers as u8,
             head: if c.notifiers > 0 { 0 } else { NIL },
             next: [NIL; crate::config::MAX_NOTIFIERS],
             registered: 0,

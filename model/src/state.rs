@@ -130,6 +130,8 @@ pub struct State {
     pub thread_count: u8,
     /// How many of `drivers` (and `next`) the configuration uses.
     pub notifier_count: u8,
+    /// How many notifiers are registered at the start (they come first).
+    pub initial_notifiers: u8,
     /// The notifier each unregistrar takes ([`NIL`] for unused slots): fixed in the initial
     /// state, one initial state per choice.
     pub targets: [u8; MAX_UNREGISTRATIONS],
@@ -180,7 +182,7 @@ pub struct State {
 
 /// Bytes of [`State::encode`]'s output.
 const ENCODED_BYTES: usize =
-    22 + MAX_UNREGISTRATIONS + MAX_NOTIFIERS + 7 * MAX_NOTIFIERS + 9 * MAX_THREADS;
+    23 + MAX_UNREGISTRATIONS + MAX_NOTIFIERS + 7 * MAX_NOTIFIERS + 9 * MAX_THREADS;
 
 impl std::hash::Hash for State {
     fn hash<H: std::hash::Hasher>(&self, hasher: &mut H) {
@@ -201,6 +203,7 @@ impl State {
             self.vm_count,
             self.thread_count,
             self.notifier_count,
+            self.initial_notifiers,
             self.head,
             self.registered,
             self.pte,
@@ -272,13 +275,92 @@ impl State {
         mask
     }
 
-    /// The representative of this state's symmetry class: VM threads run the same program
-    /// and nothing shared names one, so any permutation of them is a symmetry; sorting picks
-    /// one member of each class.
+    /// The representative of this state's class: a state that behaves the same and satisfies
+    /// the same properties, so the checker need only explore one of each class.
+    ///
+    /// Three reductions, each sound on its own:
+    /// * The `next` of an initial notifier that is out of the chain and that no walk holds is
+    ///   never read again (only stores reach it, and initial notifiers are never linked
+    ///   again), so it is set to `NULL`.
+    /// * The notifiers registered at the start are names only: nothing in the programs refers
+    ///   to one by number (unregistrars find theirs in `targets`), so renaming them
+    ///   consistently everywhere gives an equivalent state. They are renamed in chain order,
+    ///   then those out of the chain in their old order.
+    /// * The VM threads run the same program and nothing shared names one, so they are sorted.
+    ///
+    /// Not every class gets a single representative (two unlinked notifiers keep their order),
+    /// so this is a reduction, not a canonical form; each representative is still a member of
+    /// its class, which is what soundness needs.
     pub fn representative(&self) -> State {
         let mut s = self.clone();
+        s.rename_initial_notifiers();
         s.threads[..self.vm_count as usize].sort_unstable();
         s
+    }
+
+    fn rename_initial_notifiers(&mut self) {
+        let n = self.initial_notifiers as usize;
+        // One walk down the chain gives both the linked set and the new names (chain order).
+        let mut rename: [u8; MAX_NOTIFIERS] = std::array::from_fn(|i| i as u8);
+        let mut linked = 0u8;
+        let mut new = 0u8;
+        let mut cur = self.head;
+        while cur != NIL && linked & (1 << cur) == 0 {
+            linked |= 1 << cur;
+            if (cur as usize) < n {
+                rename[cur as usize] = new;
+                new += 1;
+            }
+            cur = self.next[cur as usize];
+        }
+        let mut held = 0u8;
+        for th in &self.threads[..self.thread_count as usize] {
+            if th.cursor != NIL {
+                held |= 1 << th.cursor;
+            }
+        }
+        let mut identity = true;
+        for (old, name) in rename[..n].iter_mut().enumerate() {
+            if linked & (1 << old) == 0 {
+                if held & (1 << old) == 0 {
+                    self.next[old] = NIL;
+                }
+                *name = new;
+                new += 1;
+            }
+            identity &= *name == old as u8;
+        }
+        if identity {
+            return;
+        }
+        let node = |x: u8| if x == NIL { NIL } else { rename[x as usize] };
+        let mask = |m: u8| {
+            (0..MAX_NOTIFIERS).fold(0u8, |acc, old| {
+                if m & (1 << old) != 0 {
+                    acc | 1 << rename[old]
+                } else {
+                    acc
+                }
+            })
+        };
+        let (next, drivers) = (self.next, self.drivers);
+        for old in 0..self.notifier_count as usize {
+            let new = rename[old] as usize;
+            self.next[new] = node(next[old]);
+            self.drivers[new] = drivers[old];
+        }
+        self.head = node(self.head);
+        self.registered = mask(self.registered);
+        self.deferred_insert = mask(self.deferred_insert);
+        self.deferred_remove = mask(self.deferred_remove);
+        for t in self.targets.iter_mut() {
+            *t = node(*t);
+        }
+        for th in self.threads[..self.thread_count as usize].iter_mut() {
+            th.cursor = node(th.cursor);
+            th.called = mask(th.called);
+            th.must = mask(th.must);
+        }
     }
 }
 

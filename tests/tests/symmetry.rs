@@ -1,5 +1,6 @@
-//! Symmetry reduction (sorting interchangeable VM threads) changes how many states are stored,
-//! never a verdict.
+//! The reductions of `State::representative` (sorting interchangeable VM threads, renaming the
+//! initial notifiers, forgetting the `next` of notifiers nobody can reach) change how many
+//! states are stored, never a verdict.
 
 use emm_model::{check, Config, Variant};
 use emm_tests::{cfg, options, statuses};
@@ -9,6 +10,11 @@ fn verdicts_are_equal_with_symmetry_on_and_off() {
     let configs = [
         cfg(2, 2, 1, 1),
         cfg(2, 1, 1, 0),
+        cfg(1, 3, 1, 2),
+        Config {
+            teardown: true,
+            ..cfg(1, 2, 1, 1)
+        },
         Config {
             nested: true,
             ..cfg(2, 1, 1, 1)

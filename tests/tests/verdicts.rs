@@ -130,9 +130,9 @@ fn unique_state_counts() {
         ("default", Variant::EmmStopDrainStart, 1510),
         ("default", Variant::TakeAllLocks, 2450),
         ("default", Variant::IntervalSeq, 711),
-        ("two-vms", Variant::EmmStopDrainStart, 41978),
-        ("two-vms", Variant::TakeAllLocks, 156537),
-        ("two-vms", Variant::IntervalSeq, 18212),
+        ("two-vms", Variant::EmmStopDrainStart, 32681),
+        ("two-vms", Variant::TakeAllLocks, 111352),
+        ("two-vms", Variant::IntervalSeq, 14399),
     ];
     let configs = pinned_configs();
     for (name, variant, count) in expect {
