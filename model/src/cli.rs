@@ -86,7 +86,7 @@ struct CheckArgs {
     /// Checker threads (default: the machine's cores).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
-    /// Turn symmetry reduction (over interchangeable VM threads) off.
+    /// Turn the state reductions off (sorting VM threads, renaming initial notifiers).
     #[arg(long)]
     no_symmetry: bool,
     /// Stop after generating this many states (exit 3).
