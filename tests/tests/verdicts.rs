@@ -141,3 +141,28 @@ fn unique_state_counts() {
         assert_eq!(r.stats.unique_states, count, "{variant} on {name}");
     }
 }
+
+/// A bigger bound: three VM threads, two notifiers, one registration, one unregistration
+/// (0.4 M to 3.9 M states per variant, about 10 s in all on two cores).
+/// Run with `cargo test --release -p emm-tests --test verdicts -- --ignored`.
+#[test]
+#[ignore = "about 10 s"]
+fn verdicts_with_three_invalidators() {
+    let config = emm_tests::cfg(3, 2, 1, 1);
+    let opts = emm_model::CheckOptions {
+        shortest: false,
+        progress: emm_model::Progress::Silent,
+        ..emm_model::CheckOptions::default()
+    };
+    for variant in Variant::ALL {
+        let r = emm_model::check(variant, config, &opts);
+        assert!(r.limit.is_none());
+        assert_eq!(r.unreached(), Vec::<&str>::new(), "{variant}");
+        match variant {
+            Variant::RcuPublish | Variant::EmmStopStart => {
+                assert!(r.violated().contains(&"no_stale_secondary"), "{variant}")
+            }
+            _ => assert_eq!(r.violated(), Vec::<&str>::new(), "{variant}"),
+        }
+    }
+}
