@@ -169,7 +169,7 @@ impl Config {
         if self.invalidators > MAX_INVALIDATORS {
             return err(format!(
                 "--invalidators {}: at most {MAX_INVALIDATORS} (each one multiplies the state \
-                 space by about 100)",
+                 space by 20 to 25)",
                 self.invalidators
             ));
         }
