@@ -123,6 +123,12 @@ impl EmmModel {
             actors.push(actor(Role::Aging, 0, 0));
         }
         debug_assert!(actors.len() <= MAX_THREADS);
+        // `unregistrar()` computes these places instead of searching for them.
+        debug_assert!(actors
+            .iter()
+            .enumerate()
+            .all(|(t, a)| a.id.role != Role::Unreg
+                || t == config.invalidators + config.registrations + a.id.index));
         let begins = |op: &Op| matches!(op, Op::Walk { .. } | Op::ItreeStartBody);
         let ends = |op: &Op| {
             matches!(
