@@ -1,0 +1,281 @@
+//! The hot paths of the registry against the baselines a user would otherwise write.
+//!
+//! `cargo bench -p emm` measures, in one run:
+//!
+//! * `walk/1-thread/{take-all-locks,bare-vec,rwlock-vec}/N`: one invalidation (the
+//!   `invalidate_start` walk, then the `invalidate_end` walk) over N = 1, 4, 16 notifiers.
+//!   `bare-vec` is a loop over a `Vec<Arc<dyn Notifier>>` with no registry at all (the floor:
+//!   it cannot register safely); `rwlock-vec` is the registry a user would write by hand, an
+//!   `RwLock<Vec<Arc<dyn Notifier>>>` whose read lock spans both walks.
+//! * `walk/2-threads/...`: the same while a second thread invalidates the same registry
+//!   without pause.
+//! * `fault/read_begin+read_retry`: the driver's collision check (snapshot, lock, check).
+//! * `register+unregister/take-all-locks`: one registration and its unregistration while a
+//!   second thread invalidates without pause.
+//!
+//! The notifiers are secondary MMUs that mirror a range the benchmarked invalidations do not
+//! touch (the common case: most invalidations hit memory a given device does not map), so each
+//! callback is a range check and the walk's own cost is what is measured.
+//!
+//! After criterion's own report, the run prints the ratios that the README quotes, from the
+//! medians criterion saved under `target/criterion`.
+
+use criterion::{criterion_group, BenchmarkId, Criterion};
+use emm::{AddressSpace, Notifier, Range, Secondary, TakeAllLocks};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread;
+use std::time::Duration;
+
+const SIZES: [usize; 3] = [1, 4, 16];
+
+/// The range every benchmarked invalidation covers.
+const ZAPPED: Range = Range {
+    start: 0x10_0000,
+    end: 0x10_1000,
+};
+
+/// A secondary MMU mirroring one page outside [`ZAPPED`].
+struct Mirror {
+    range: Range,
+    tlb: Secondary<Option<u64>>,
+}
+
+impl Mirror {
+    fn new(i: usize) -> Arc<Mirror> {
+        let start = 0x1000 * (i as u64 + 1);
+        Arc::new(Mirror {
+            range: Range::new(start, start + 0x1000),
+            tlb: Secondary::new(Some(i as u64)),
+        })
+    }
+}
+
+impl Notifier for Mirror {
+    fn invalidate_start(&self, range: Range) {
+        if range.overlaps(&self.range) {
+            *self.tlb.invalidate_start() = None;
+        }
+    }
+    fn invalidate_end(&self, range: Range) {
+        if range.overlaps(&self.range) {
+            self.tlb.invalidate_end();
+        }
+    }
+}
+
+/// The three registries under comparison.
+trait Registry: Send + Sync + 'static {
+    const NAME: &'static str;
+    fn with(n: usize) -> Self;
+    fn invalidate(&self, range: Range);
+}
+
+/// The production protocol, holding its registrations for the benchmark's lifetime.
+struct Production {
+    mm: Arc<AddressSpace<TakeAllLocks>>,
+    _registrations: Vec<emm::Registration<TakeAllLocks>>,
+}
+
+impl Registry for Production {
+    const NAME: &'static str = "take-all-locks";
+    fn with(n: usize) -> Self {
+        let mm = AddressSpace::<TakeAllLocks>::new();
+        let registrations = (0..n)
+            .map(|i| mm.register(Mirror::new(i)).expect("live address space"))
+            .collect();
+        Production {
+            mm,
+            _registrations: registrations,
+        }
+    }
+    fn invalidate(&self, range: Range) {
+        self.mm.invalidate(range, |inv| black_box(inv.range()));
+    }
+}
+
+/// The floor: a plain vector, no registration protocol at all.
+struct BareVec(Vec<Arc<dyn Notifier>>);
+
+impl Registry for BareVec {
+    const NAME: &'static str = "bare-vec";
+    fn with(n: usize) -> Self {
+        BareVec(
+            (0..n)
+                .map(|i| Mirror::new(i) as Arc<dyn Notifier>)
+                .collect(),
+        )
+    }
+    fn invalidate(&self, range: Range) {
+        for n in &self.0 {
+            n.invalidate_start(range);
+        }
+        black_box(range);
+        for n in &self.0 {
+            n.invalidate_end(range);
+        }
+    }
+}
+
+/// What a user would write by hand: one `RwLock` over the vector, read-locked across both
+/// walks so that a registration (write lock) cannot fall between them.
+struct RwLockVec(RwLock<Vec<Arc<dyn Notifier>>>);
+
+impl Registry for RwLockVec {
+    const NAME: &'static str = "rwlock-vec";
+    fn with(n: usize) -> Self {
+        RwLockVec(RwLock::new(
+            (0..n)
+                .map(|i| Mirror::new(i) as Arc<dyn Notifier>)
+                .collect(),
+        ))
+    }
+    fn invalidate(&self, range: Range) {
+        let chain = self.0.read().unwrap();
+        for n in chain.iter() {
+            n.invalidate_start(range);
+        }
+        black_box(range);
+        for n in chain.iter() {
+            n.invalidate_end(range);
+        }
+    }
+}
+
+/// A second thread that invalidates `registry` until dropped.
+struct Background {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Background {
+    fn invalidating<R: Registry>(registry: &Arc<R>) -> Background {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (registry, stop) = (Arc::clone(registry), Arc::clone(&stop));
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    registry.invalidate(ZAPPED);
+                }
+            })
+        };
+        Background {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("background invalidator");
+        }
+    }
+}
+
+fn walk<R: Registry>(c: &mut Criterion, threads: usize) {
+    let mut group = c.benchmark_group(format!(
+        "walk/{threads}-thread{}",
+        if threads > 1 { "s" } else { "" }
+    ));
+    for n in SIZES {
+        let registry = Arc::new(R::with(n));
+        let _background = (threads > 1).then(|| Background::invalidating(&registry));
+        group.bench_with_input(BenchmarkId::new(R::NAME, n), &n, |b, _| {
+            b.iter(|| registry.invalidate(black_box(ZAPPED)));
+        });
+    }
+    group.finish();
+}
+
+fn walks(c: &mut Criterion) {
+    for threads in [1, 2] {
+        walk::<Production>(c, threads);
+        walk::<BareVec>(c, threads);
+        walk::<RwLockVec>(c, threads);
+    }
+}
+
+fn fault(c: &mut Criterion) {
+    let tlb = Secondary::new(Some(1u64));
+    c.bench_function("fault/read_begin+read_retry", |b| {
+        b.iter(|| {
+            let s = tlb.read_begin();
+            let mirror = tlb.lock();
+            black_box(mirror.read_retry(s))
+        });
+    });
+}
+
+fn register(c: &mut Criterion) {
+    let registry = Arc::new(Production::with(4));
+    let _background = Background::invalidating(&registry);
+    let notifier = Mirror::new(100);
+    c.bench_function("register+unregister/take-all-locks", |b| {
+        b.iter(|| {
+            let registration = registry
+                .mm
+                .register(Arc::clone(&notifier) as Arc<dyn Notifier>)
+                .expect("live address space");
+            registration.unregister();
+        });
+    });
+}
+
+/// The median of benchmark `id` in nanoseconds, from criterion's saved estimates.
+fn median_ns(id: &str) -> Option<f64> {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("criterion")
+        .join(id)
+        .join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+/// Prints the ratios the README quotes.
+fn ratios() {
+    println!("\nratios (medians of this run):");
+    for threads in ["1-thread", "2-threads"] {
+        for n in SIZES {
+            let get = |name: &str| median_ns(&format!("walk_{threads}/{name}/{n}"));
+            if let (Some(ours), Some(bare), Some(rw)) =
+                (get("take-all-locks"), get("bare-vec"), get("rwlock-vec"))
+            {
+                println!(
+                    "  {threads:>9} n={n:<2}  take-all-locks {ours:7.1} ns = {:4.2}x bare-vec, \
+                     rwlock-vec / take-all-locks = {:4.2}x",
+                    ours / bare,
+                    rw / ours
+                );
+            }
+        }
+    }
+    if let Some(f) = median_ns("fault_read_begin+read_retry") {
+        println!("  fault path (read_begin + lock + read_retry): {f:.1} ns");
+    }
+    if let Some(r) = median_ns("register+unregister_take-all-locks") {
+        println!(
+            "  register + unregister under a continuous invalidator: {:.1} us",
+            r / 1000.0
+        );
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = walks, fault, register
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    ratios();
+}

@@ -1,0 +1,26 @@
+//! **Historical protocols, kept to show their bugs in real code. Do not use them.**
+//!
+//! Both are the EMM notifier chain of April 2008 as its patches read: a singly linked list
+//! whose `head` and `next` pointers walks follow with no lock, changed by register and
+//! unregister under `mmap_sem` for write.
+//!
+//! * [`RcuPublish`] (`rcu-publish`): EMM as first posted. Register publishes the new node at
+//!   the head; unregister unlinks it with plain stores and returns at once.
+//! * [`EmmStopStart`] (`emm-stop-start`): Christoph Lameter's "disable other notifiers before
+//!   register and unregister" (the seed patch): `emm_stop` over the chain, then the list
+//!   change, then `emm_start` over the chain.
+//!
+//! Both lose an `invalidate_start`: a walk that read `head` before a registration published
+//! the new node never calls it, yet that invalidation's zap and free can come after the new
+//! notifier's driver read the page table. `emm-check check --variant emm-stop-start` prints
+//! the interleaving; this crate's loom and shuttle suites find it in this code.
+//!
+//! Each pointer is an [`AtomicLink`]: one load or one store of an `Option<Arc<Node>>`, each a
+//! separate step for loom and shuttle, as the kernel's `rcu_dereference()` and plain stores
+//! are. Nodes are reference counted, so a walk that still holds an unlinked node reads valid
+//! memory here where the kernel would read freed memory; the harness reports the call on an
+//! unregistered notifier instead.
+
+mod list;
+
+pub use list::{AtomicLink, EmmStopStart, List, Node, RcuPublish};

@@ -1,0 +1,87 @@
+//! An invalidation-notifier registry for secondary MMUs: anything that mirrors a page table
+//! (a VMM's view of guest memory, an RDMA or GPU registration cache, a cache of translations)
+//! and must drop its copy before the primary frees a frame.
+//!
+//! This is the checked reference implementation of the emm project: the same protocols as the
+//! `emm-model` stateright model, run as real concurrent code and explored with loom and
+//! shuttle against the spec's properties in `emm-proofs`.
+//!
+//! # The protocol, as states and operations
+//!
+//! ```text
+//!  VM side (AddressSpace)                     secondary MMU side (Notifier + Secondary)
+//!  ----------------------                     ----------------------------------------
+//!  let inv = mm.invalidate_range_start(r) --> invalidate_start(r): in_progress += 1, drop r
+//!  zap the primary PTEs of r
+//!  drop(inv)                              --> invalidate_end(r):   seq += 1, in_progress -= 1
+//!  free the old frames
+//!                                             fault: s = read_begin(); pte = read primary;
+//!                                                    lock; if read_retry(s) retry; install
+//!  mm.register(n) -> Registration             every invalidation not yet started reaches n
+//!  registration.unregister() / drop           returns once no callback of n runs or can start
+//!  mm.clear_young(r)                      --> clear_young(r) on every notifier
+//!  mm.teardown()                          --> release() on every notifier, then unlinked
+//! ```
+//!
+//! The driver's fault is safe only if its notifier receives every `invalidate_start` of every
+//! invalidation whose zap happens while it is registered, including invalidations already
+//! walking the chain when it registers. That is the registration race, and what the protocol
+//! behind [`AddressSpace`] must close.
+//!
+//! # Protocols
+//!
+//! * [`TakeAllLocks`] (the default, and the one to use): `mm_take_all_locks()` registration
+//!   over per-CPU read sides. The model proves it (`emm-check check --variant take-all-locks`),
+//!   and its module documentation says why it was chosen over interval notifiers and the
+//!   corrected stop/start: walks on different CPUs share no cache line.
+//! * [`historical::EmmStopStart`] and [`historical::RcuPublish`]: the 2008 EMM patches as they
+//!   read, kept only so that the tests show their bug in real code. **Do not use them.**
+//!
+//! # Example
+//!
+//! ```
+//! use emm::{AddressSpace, Notifier, Range, Secondary};
+//! use std::sync::Arc;
+//!
+//! struct Tlb(Secondary<Option<u64>>); // a one-entry mirror of page 0x1000
+//!
+//! impl Notifier for Tlb {
+//!     fn invalidate_start(&self, range: Range) {
+//!         let mut mirror = self.0.invalidate_start();
+//!         if range.contains(0x1000) {
+//!             *mirror = None;
+//!         }
+//!     }
+//!     fn invalidate_end(&self, _: Range) {
+//!         self.0.invalidate_end();
+//!     }
+//! }
+//!
+//! let mm = AddressSpace::<emm::TakeAllLocks>::new();
+//! let tlb = Arc::new(Tlb(Secondary::new(Some(7))));
+//! let registration = mm.register(tlb.clone()).unwrap();
+//! mm.invalidate(Range::new(0x1000, 0x2000), |_| { /* zap the primary PTE */ });
+//! assert_eq!(*tlb.0.lock(), None);
+//! registration.unregister();
+//! ```
+//!
+//! # Backends
+//!
+//! [`sync`] is the only module that names std, loom (`RUSTFLAGS="--cfg loom"`) or shuttle
+//! (`--features shuttle`); the crate has no `unsafe`.
+
+pub mod harness;
+pub mod historical;
+mod notifier;
+mod secondary;
+mod space;
+pub mod sync;
+mod take_all_locks;
+
+pub use notifier::{Notifier, Range};
+pub use secondary::{ReadSeq, Secondary, SecondaryGuard};
+pub use space::{
+    AddressSpace, Chain, Invalidation, NestedInvalidation, Registration, RegistrationId, TornDown,
+    Window,
+};
+pub use take_all_locks::{TakeAllLocks, Walks};

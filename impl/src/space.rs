@@ -1,0 +1,279 @@
+//! The address space: its notifier chain, registration handles and invalidation guards.
+//!
+//! [`AddressSpace`] is generic over the registration protocol ([`Chain`]) so that the
+//! production protocol and the historical ones run behind one API and under the same tests.
+
+use crate::notifier::{Notifier, Range};
+use std::fmt;
+use std::sync::Arc;
+
+/// Identifies one registration on one address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegistrationId(pub u64);
+
+/// `register` was called after [`AddressSpace::teardown`]: the address space is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TornDown;
+
+impl fmt::Display for TornDown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the address space has been torn down")
+    }
+}
+
+impl std::error::Error for TornDown {}
+
+/// A registration protocol: how the chain is published to walks, and how register,
+/// unregister and teardown exclude or wait for the walks under way.
+///
+/// Implemented by [`TakeAllLocks`](crate::TakeAllLocks) (the production protocol) and by the
+/// historical [`EmmStopStart`](crate::historical::EmmStopStart) and
+/// [`RcuPublish`](crate::historical::RcuPublish).
+pub trait Chain: Send + Sync + Sized + 'static {
+    /// The protocol's name, as `emm-check` spells the variant.
+    const VARIANT: &'static str;
+
+    /// An open read side: what an invalidation holds from its `invalidate_start` walk to its
+    /// `invalidate_end` walk, and what every walk runs under.
+    type Window<'a>: Window
+    where
+        Self: 'a;
+
+    /// An empty chain.
+    fn new() -> Self;
+
+    /// Links `notifier`; once this returns, every invalidation whose `invalidate_start` walk
+    /// has not yet begun will call it.
+    fn register(&self, notifier: Arc<dyn Notifier>) -> Result<RegistrationId, TornDown>;
+
+    /// Unlinks the registration and calls its `release` (unless teardown unlinked it first).
+    /// Once this returns, no callback of the notifier runs or can start.
+    fn unregister(&self, id: RegistrationId);
+
+    /// Opens a read side for walks.
+    fn window(&self) -> Self::Window<'_>;
+
+    /// Teardown (`exit_mmap`): calls `release` on every linked notifier, then unlinks them
+    /// all. Later registrations fail with [`TornDown`].
+    fn teardown(&self);
+}
+
+/// The walks of a [`Chain`], run inside one open read side.
+pub trait Window {
+    /// Calls `invalidate_start(range)` on every linked notifier.
+    fn invalidate_start(&self, range: Range);
+    /// Calls `invalidate_end(range)` on every linked notifier.
+    fn invalidate_end(&self, range: Range);
+    /// Calls `clear_young(range)` on every linked notifier; whether any answered `true`.
+    fn clear_young(&self, range: Range) -> bool;
+}
+
+/// An address space (mm): a primary page table that the caller owns, and the chain of
+/// notifiers of the secondary MMUs that mirror it.
+///
+/// The VM side brackets every change of the primary page table with
+/// [`invalidate`](AddressSpace::invalidate) (or the guard of
+/// [`invalidate_range_start`](AddressSpace::invalidate_range_start)), and frees a frame only
+/// after the bracket closes. The secondary side [`register`](AddressSpace::register)s a
+/// [`Notifier`] and follows the fault protocol of [`Secondary`](crate::Secondary).
+pub struct AddressSpace<C: Chain = crate::TakeAllLocks> {
+    chain: C,
+}
+
+impl<C: Chain> fmt::Debug for AddressSpace<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AddressSpace")
+            .field("protocol", &C::VARIANT)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Chain> Default for AddressSpace<C> {
+    fn default() -> Self {
+        AddressSpace { chain: C::new() }
+    }
+}
+
+impl<C: Chain> AddressSpace<C> {
+    /// A new address space with no notifiers, shared so that registrations can refer to it.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The protocol's name, as `emm-check` spells the variant.
+    pub fn protocol(&self) -> &'static str {
+        C::VARIANT
+    }
+
+    /// Registers `notifier`. From the return on, every invalidation that has not yet started
+    /// its `invalidate_start` walk calls it, and no invalidation already under way can leave
+    /// a window in which the notifier's secondary MMU could map a frame that is then freed.
+    ///
+    /// The registration lasts until [`Registration::unregister`] or the handle is dropped.
+    pub fn register(
+        self: &Arc<Self>,
+        notifier: Arc<dyn Notifier>,
+    ) -> Result<Registration<C>, TornDown> {
+        let id = self.chain.register(notifier)?;
+        Ok(Registration {
+            space: Arc::clone(self),
+            id,
+            live: true,
+        })
+    }
+
+    /// Runs `zap` (the change of the primary page table in `range`) between an
+    /// `invalidate_start` walk and an `invalidate_end` walk. The end walk runs even if `zap`
+    /// panics. Free the frames that `zap` unmapped only after this returns.
+    pub fn invalidate<R>(&self, range: Range, zap: impl FnOnce(&Invalidation<'_, C>) -> R) -> R {
+        let invalidation = self.invalidate_range_start(range);
+        zap(&invalidation)
+    }
+
+    /// Opens an invalidation of `range`: walks `invalidate_start` over the chain and returns a
+    /// guard whose drop walks `invalidate_end`. Nested invalidations go through
+    /// [`Invalidation::nest`], which reuses this one's read side.
+    pub fn invalidate_range_start(&self, range: Range) -> Invalidation<'_, C> {
+        let window = self.chain.window();
+        window.invalidate_start(range);
+        Invalidation { window, range }
+    }
+
+    /// Aging: asks every notifier to clear its accessed bits in `range`; whether any was set.
+    pub fn clear_young(&self, range: Range) -> bool {
+        self.chain.window().clear_young(range)
+    }
+
+    /// Teardown (`exit_mmap`): calls `release` on every registered notifier, then unlinks
+    /// them; the caller may free the address space's frames once this returns. Registration
+    /// handles stay valid (their unregister then only waits) and new registrations fail.
+    pub fn teardown(&self) {
+        self.chain.teardown();
+    }
+
+    /// The protocol behind this address space.
+    pub fn chain(&self) -> &C {
+        &self.chain
+    }
+}
+
+/// A live registration. [`unregister`](Registration::unregister) (or drop) unlinks the
+/// notifier and returns only once none of its callbacks runs or can start, so the owner may
+/// then free whatever the callbacks use.
+pub struct Registration<C: Chain = crate::TakeAllLocks> {
+    space: Arc<AddressSpace<C>>,
+    id: RegistrationId,
+    live: bool,
+}
+
+impl<C: Chain> fmt::Debug for Registration<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("id", &self.id)
+            .field("protocol", &C::VARIANT)
+            .finish()
+    }
+}
+
+impl<C: Chain> Registration<C> {
+    /// The registration's id.
+    pub fn id(&self) -> RegistrationId {
+        self.id
+    }
+
+    /// Unregisters: unlinks the notifier, calls its `release` (unless teardown already
+    /// unlinked it), and waits until no callback of it runs or can start.
+    pub fn unregister(mut self) {
+        self.live = false;
+        self.space.chain.unregister(self.id);
+    }
+}
+
+impl<C: Chain> Drop for Registration<C> {
+    fn drop(&mut self) {
+        if self.live {
+            self.space.chain.unregister(self.id);
+        }
+    }
+}
+
+/// An open invalidation: its `invalidate_start` walk is done, and dropping it (or
+/// [`end`](Invalidation::end)) runs the `invalidate_end` walk over the same read side.
+#[must_use = "dropping the guard ends the invalidation at once"]
+pub struct Invalidation<'a, C: Chain + 'a> {
+    window: C::Window<'a>,
+    range: Range,
+}
+
+impl<C: Chain> fmt::Debug for Invalidation<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Invalidation")
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, C: Chain> Invalidation<'a, C> {
+    /// The invalidated range.
+    pub fn range(&self) -> Range {
+        self.range
+    }
+
+    /// Opens an invalidation of `range` nested in this one (the kernel nests, for one, an
+    /// invalidation of a huge page split inside an invalidation of its range). It walks the
+    /// chain under this invalidation's read side, so it cannot wait on a registration that is
+    /// itself waiting for this invalidation to end.
+    pub fn nest(&self, range: Range) -> NestedInvalidation<'_, 'a, C> {
+        self.window.invalidate_start(range);
+        NestedInvalidation { root: self, range }
+    }
+
+    /// Ends the invalidation now: the `invalidate_end` walk.
+    pub fn end(self) {}
+}
+
+impl<C: Chain> Drop for Invalidation<'_, C> {
+    fn drop(&mut self) {
+        self.window.invalidate_end(self.range);
+    }
+}
+
+/// An invalidation nested in another; dropping it runs its `invalidate_end` walk.
+#[must_use = "dropping the guard ends the invalidation at once"]
+pub struct NestedInvalidation<'r, 'a, C: Chain + 'a> {
+    root: &'r Invalidation<'a, C>,
+    range: Range,
+}
+
+impl<C: Chain> fmt::Debug for NestedInvalidation<'_, '_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NestedInvalidation")
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, C: Chain> NestedInvalidation<'_, 'a, C> {
+    /// The invalidated range.
+    pub fn range(&self) -> Range {
+        self.range
+    }
+
+    /// Opens a further invalidation nested in this one, under the same read side.
+    pub fn nest(&self, range: Range) -> NestedInvalidation<'_, 'a, C> {
+        self.root.window.invalidate_start(range);
+        NestedInvalidation {
+            root: self.root,
+            range,
+        }
+    }
+
+    /// Ends the nested invalidation now: its `invalidate_end` walk.
+    pub fn end(self) {}
+}
+
+impl<C: Chain> Drop for NestedInvalidation<'_, '_, C> {
+    fn drop(&mut self) {
+        self.root.window.invalidate_end(self.range);
+    }
+}

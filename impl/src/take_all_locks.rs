@@ -1,0 +1,241 @@
+//! The production protocol: `mm_take_all_locks()` registration over sharded read sides.
+//!
+//! This is `mmu_notifier` as merged in Linux 2.6.27 (the `take-all-locks` variant of the
+//! model), carried over to a userspace library.
+//!
+//! # States and operations
+//!
+//! ```text
+//!  shards[i] : RwLock<chain copy>      one per CPU (rounded up); a thread uses shards[hint]
+//!  writer    : Mutex<authoritative chain, torn_down>       the kernel's mmap_sem for write
+//!
+//!  invalidation   read shards[hint]  -> walk invalidate_start over that shard's copy
+//!                 (zap)                 ... the read lock stays held ...
+//!                 walk invalidate_end over the same copy -> unlock   (then free frames)
+//!  clear_young    read shards[hint]  -> walk -> unlock
+//!  register       lock writer; write-lock every shard (mm_take_all_locks);
+//!                 push the notifier at the head of every copy; unlock all
+//!  unregister     release (if still linked); lock writer; write-lock every shard;
+//!                 remove it from every copy; unlock all            (= del + synchronize_srcu)
+//!  teardown       lock writer: torn_down = true; read shards[hint]: release each;
+//!                 then write-lock every shard and empty every copy
+//! ```
+//!
+//! A shard's read lock plays two kernel roles at once: the reverse-map lock that
+//! `try_to_unmap()` holds across its invalidation (so `mm_take_all_locks()` excludes every
+//! open invalidation window), and the SRCU read side of the walk (so taking the write locks
+//! after an unlink is `synchronize_srcu()`).
+//!
+//! # Why it is correct (the model's `take-all-locks` argument)
+//!
+//! A registration holds every shard's write lock while it links, so no invalidation window is
+//! open anywhere at that moment: every window either closed before the link (its frames are
+//! already freed, and the new driver's fault cannot have read them, since it could not fault
+//! before `register` returned), or opens after it and reads a copy that contains the notifier.
+//! An invalidation reads one copy for both of its walks, so it sends `invalidate_end` exactly to
+//! the notifiers it sent `invalidate_start`. An unregister's write locks wait for every window
+//! that might still hold the old copy, so none calls the notifier after unregister returns.
+//!
+//! # Why this protocol (and not interval-seq or the corrected stop/start)
+//!
+//! The walk is the hot path: one uncontended read lock on a shard that, as long as there are no
+//! more invalidating threads than shards, no other walker touches, and then a plain loop over a
+//! contiguous copy. Invalidations on different CPUs share no cache line. Interval notifiers
+//! (`interval-seq`) take one lock shared by every invalidation to bump `active` and the
+//! sequence, and the corrected stop/start (`emm-stop-drain-start`) drains on one mm-wide count
+//! of open windows: both put every walker on one cache line, which the `RwLock` baseline of the
+//! benchmarks shows to cost more than the walk itself once a second thread invalidates.
+//! Registration pays instead (it waits for every open window), as in the kernel, where
+//! registration is rare and invalidation is constant.
+
+use crate::notifier::{Notifier, Range};
+use crate::space::{Chain, RegistrationId, TornDown, Window};
+use crate::sync::{self, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crossbeam_utils::CachePadded;
+use std::fmt;
+use std::sync::Arc;
+
+/// One linked notifier, as each shard's copy of the chain holds it.
+#[derive(Clone)]
+struct Link {
+    id: RegistrationId,
+    notifier: Arc<dyn Notifier>,
+}
+
+/// What only writers (register, unregister, teardown) touch, under the writer lock.
+struct Writer {
+    next_id: u64,
+    torn_down: bool,
+    /// The chain as the writers know it; every shard's copy equals it whenever no writer holds
+    /// the shard write locks.
+    linked: Vec<RegistrationId>,
+}
+
+/// The production protocol: walks read a per-CPU copy of the chain under that copy's read
+/// lock; registration takes every copy's write lock (`mm_take_all_locks()`).
+pub struct TakeAllLocks {
+    writer: Mutex<Writer>,
+    shards: Box<[CachePadded<RwLock<Vec<Link>>>]>,
+    /// `shards.len() - 1`; the length is a power of two, so a thread's shard is a mask away.
+    mask: usize,
+}
+
+impl fmt::Debug for TakeAllLocks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TakeAllLocks")
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TakeAllLocks {
+    /// An empty chain with `shards` read sides, rounded up to a power of two.
+    pub fn with_shards(shards: usize) -> TakeAllLocks {
+        let shards = shards.max(1).next_power_of_two();
+        TakeAllLocks {
+            mask: shards - 1,
+            writer: Mutex::new(Writer {
+                next_id: 0,
+                torn_down: false,
+                linked: Vec::new(),
+            }),
+            shards: (0..shards)
+                .map(|_| CachePadded::new(RwLock::new(Vec::new())))
+                .collect(),
+        }
+    }
+
+    /// The number of read-side shards.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// `mm_take_all_locks()`: every shard's write lock, in shard order. Only the holder of the
+    /// writer lock calls this, so two callers never interleave their acquisitions.
+    fn take_all_locks(&self) -> Vec<RwLockWriteGuard<'_, Vec<Link>>> {
+        self.shards.iter().map(|shard| shard.write()).collect()
+    }
+}
+
+impl Chain for TakeAllLocks {
+    const VARIANT: &'static str = "take-all-locks";
+
+    type Window<'a> = Walks<'a>;
+
+    fn new() -> Self {
+        TakeAllLocks::with_shards(sync::default_shards())
+    }
+
+    fn register(&self, notifier: Arc<dyn Notifier>) -> Result<RegistrationId, TornDown> {
+        let mut writer = self.writer.lock();
+        if writer.torn_down {
+            return Err(TornDown);
+        }
+        let id = RegistrationId(writer.next_id);
+        writer.next_id += 1;
+        // Every shard write-locked at once: no invalidation window is open anywhere while the
+        // notifier joins, so none can have sent its start walk without it and then send its
+        // end walk (or free a frame) after its driver starts faulting.
+        let mut copies = self.take_all_locks();
+        for copy in &mut copies {
+            // hlist_add_head_rcu(): the new notifier goes first.
+            copy.insert(
+                0,
+                Link {
+                    id,
+                    notifier: Arc::clone(&notifier),
+                },
+            );
+        }
+        drop(copies);
+        writer.linked.insert(0, id);
+        Ok(id)
+    }
+
+    fn unregister(&self, id: RegistrationId) {
+        let linked = {
+            let writer = self.writer.lock();
+            writer.linked.contains(&id)
+        };
+        if linked {
+            // As mmu_notifier_unregister(): ->release() before the unlink, from a read side, so
+            // the secondary MMU drops its mappings while invalidations may still reach it.
+            let window = self.window();
+            if let Some(link) = window.copy.iter().find(|l| l.id == id) {
+                link.notifier.release();
+            }
+        }
+        let mut writer = self.writer.lock();
+        writer.linked.retain(|l| *l != id);
+        // hlist_del_init_rcu() + synchronize_srcu(): each write lock waits for the walks that
+        // still read the old copy of its shard; once all are taken, no walk can reach `id`.
+        let mut copies = self.take_all_locks();
+        for copy in &mut copies {
+            copy.retain(|l| l.id != id);
+        }
+    }
+
+    #[inline]
+    fn window(&self) -> Walks<'_> {
+        let shard = sync::thread_hint() & self.mask;
+        Walks {
+            copy: self.shards[shard].read(),
+        }
+    }
+
+    fn teardown(&self) {
+        // mmu_notifier_release(): refuse new registrations first, so none joins after the
+        // release walk and is unlinked without a release.
+        self.writer.lock().torn_down = true;
+        {
+            // The release walk runs under a read side, like every walk: an unregister that
+            // races it waits for it, so no release runs after that unregister returns.
+            let window = self.window();
+            for link in window.copy.iter() {
+                link.notifier.release();
+            }
+        }
+        let mut writer = self.writer.lock();
+        writer.linked.clear();
+        for copy in &mut self.take_all_locks() {
+            copy.clear();
+        }
+    }
+}
+
+/// An open read side of [`TakeAllLocks`]: one shard's read lock and its copy of the chain.
+pub struct Walks<'a> {
+    copy: RwLockReadGuard<'a, Vec<Link>>,
+}
+
+impl fmt::Debug for Walks<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Walks")
+            .field("linked", &self.copy.len())
+            .finish()
+    }
+}
+
+impl Window for Walks<'_> {
+    #[inline]
+    fn invalidate_start(&self, range: Range) {
+        for link in self.copy.iter() {
+            link.notifier.invalidate_start(range);
+        }
+    }
+
+    #[inline]
+    fn invalidate_end(&self, range: Range) {
+        for link in self.copy.iter() {
+            link.notifier.invalidate_end(range);
+        }
+    }
+
+    #[inline]
+    fn clear_young(&self, range: Range) -> bool {
+        // Every notifier is asked (no short cut): each must clear its own accessed bits.
+        self.copy.iter().fold(false, |young, link| {
+            link.notifier.clear_young(range) | young
+        })
+    }
+}

@@ -1,0 +1,269 @@
+//! Every interleaving (up to a preemption bound) of the registration races, under loom.
+//!
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p emm --release --test loom`. The bound is
+//! `LOOM_MAX_PREEMPTIONS` if set, else [`PREEMPTIONS`]. Each execution checks every safety
+//! property of the spec at every observable step (see `emm::harness`); each test also asserts
+//! the goals its scenario must reach in some execution, so that a pass is not vacuous.
+#![cfg(loom)]
+
+use emm::harness::{observe, Scenario};
+use emm::historical::{EmmStopStart, RcuPublish};
+use emm::{Chain, TakeAllLocks};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The default preemption bound: every interleaving with at most this many preemptions.
+const PREEMPTIONS: usize = 3;
+
+/// What an exploration saw across all its executions.
+#[derive(Debug, Default)]
+struct Explored {
+    executions: usize,
+    goals: BTreeSet<&'static str>,
+    violated: BTreeSet<&'static str>,
+}
+
+/// Explores `scenario` on protocol `C`. With `stop_at_violation`, the first execution that
+/// breaks a property panics (failing the exploration, as loom reports any panic).
+fn explore<C: Chain>(scenario: Scenario, stop_at_violation: bool) -> Explored {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(PREEMPTIONS);
+    }
+    let executions = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Explored::default()));
+    {
+        let (executions, seen) = (Arc::clone(&executions), Arc::clone(&seen));
+        builder.check(move || {
+            executions.fetch_add(1, Ordering::Relaxed);
+            let execution = observe::<C>(&scenario);
+            let mut seen = seen.lock().unwrap();
+            seen.goals.extend(execution.goals.iter().copied());
+            seen.violated
+                .extend(execution.violations.iter().map(|v| v.property));
+            drop(seen);
+            if stop_at_violation {
+                execution.assert_holds();
+            }
+        });
+    }
+    let mut explored = std::mem::take(&mut *seen.lock().unwrap());
+    explored.executions = executions.load(Ordering::Relaxed);
+    eprintln!(
+        "{}: {} executions, goals reached: {:?}",
+        C::VARIANT,
+        explored.executions,
+        explored.goals
+    );
+    explored
+}
+
+fn assert_reached(explored: &Explored, goals: &[&str]) {
+    for goal in goals {
+        assert!(
+            explored.goals.contains(goal),
+            "no execution reached {goal}: {explored:?}"
+        );
+    }
+}
+
+/// A notifier registers while an invalidation is walking the chain, zapping and freeing; its
+/// driver then faults the page in. The new driver must never map the freed frame.
+#[test]
+fn take_all_locks_register_vs_invalidation() {
+    let explored = explore::<TakeAllLocks>(
+        Scenario {
+            invalidators: 1,
+            notifiers: 1,
+            registrations: 1,
+            ..Scenario::default()
+        },
+        true,
+    );
+    assert_reached(
+        &explored,
+        &[
+            "registration_overlaps_invalidation",
+            "secondary_mapping_installed",
+        ],
+    );
+}
+
+/// Two invalidations race one registration.
+#[test]
+fn take_all_locks_register_vs_two_invalidations() {
+    let explored = explore::<TakeAllLocks>(
+        Scenario {
+            invalidators: 2,
+            registrations: 1,
+            ..Scenario::default()
+        },
+        true,
+    );
+    assert_reached(
+        &explored,
+        &[
+            "registration_overlaps_invalidation",
+            "secondary_mapping_installed",
+        ],
+    );
+}
+
+/// A notifier is unregistered while an invalidation walks: once `unregister` returns, no
+/// callback of it may run.
+#[test]
+fn take_all_locks_unregister_vs_invalidation() {
+    let explored = explore::<TakeAllLocks>(
+        Scenario {
+            invalidators: 1,
+            notifiers: 2,
+            unregister: vec![0],
+            ..Scenario::default()
+        },
+        true,
+    );
+    assert_reached(&explored, &["unregister_overlaps_walk"]);
+}
+
+/// Teardown races an unregister: every notifier still registered gets `release` before the
+/// frames go, and none after its unregister returned.
+#[test]
+fn take_all_locks_teardown_vs_unregister() {
+    let explored = explore::<TakeAllLocks>(
+        Scenario {
+            invalidators: 0,
+            notifiers: 2,
+            unregister: vec![0],
+            teardown: true,
+            ..Scenario::default()
+        },
+        true,
+    );
+    assert_reached(&explored, &["teardown_overlaps_unregister"]);
+}
+
+/// A nested invalidation (its own start, zap, end and free inside the outer one) races a
+/// registration.
+#[test]
+fn take_all_locks_nested_invalidations() {
+    let explored = explore::<TakeAllLocks>(
+        Scenario {
+            invalidators: 1,
+            nested: true,
+            registrations: 1,
+            ..Scenario::default()
+        },
+        true,
+    );
+    assert_reached(
+        &explored,
+        &[
+            "registration_overlaps_invalidation",
+            "secondary_mapping_installed",
+        ],
+    );
+}
+
+/// An aging walk races a registration and an invalidation.
+#[test]
+fn take_all_locks_aging_vs_register() {
+    explore::<TakeAllLocks>(
+        Scenario {
+            invalidators: 1,
+            notifiers: 1,
+            registrations: 1,
+            aging: true,
+            ..Scenario::default()
+        },
+        true,
+    );
+}
+
+/// The seed patch loses an `invalidate_start`: a walk that read `head` before the new node was
+/// published never calls it, the new driver maps the old frame, then receives the end of an
+/// invalidation whose start it never saw, and the frame is freed under it.
+#[test]
+fn emm_stop_start_loses_invalidate_start() {
+    let explored = explore::<EmmStopStart>(
+        Scenario {
+            invalidators: 1,
+            notifiers: 1,
+            registrations: 1,
+            ..Scenario::default()
+        },
+        false,
+    );
+    assert!(
+        explored.violated.contains("start_end_balanced")
+            && explored.violated.contains("no_stale_secondary"),
+        "loom must find the lost invalidate_start: {explored:?}"
+    );
+}
+
+/// Loom reports the seed's bug as a failed exploration, naming the property.
+#[test]
+#[should_panic(expected = "start_end_balanced")]
+fn emm_stop_start_fails_under_loom() {
+    explore::<EmmStopStart>(
+        Scenario {
+            invalidators: 1,
+            registrations: 1,
+            ..Scenario::default()
+        },
+        true,
+    );
+}
+
+/// The seed's unregister restarts only the notifiers still linked: a walk that holds the
+/// unlinked node, stopped by the unregister's `emm_stop`, waits for an `emm_start` that never
+/// comes. Loom reports the deadlock (the model's `deadlock_free` and `stop_start_paired`).
+#[test]
+#[should_panic(expected = "deadlock")]
+fn emm_stop_start_unregister_leaves_walk_stopped() {
+    explore::<EmmStopStart>(
+        Scenario {
+            invalidators: 1,
+            notifiers: 2,
+            unregister: vec![1],
+            ..Scenario::default()
+        },
+        false,
+    );
+}
+
+/// EMM as first posted waits for no walk in unregister: a walk that loaded the node before the
+/// unlink calls it after unregister returned.
+#[test]
+fn rcu_publish_calls_after_unregister() {
+    let explored = explore::<RcuPublish>(
+        Scenario {
+            invalidators: 1,
+            notifiers: 2,
+            unregister: vec![1],
+            ..Scenario::default()
+        },
+        false,
+    );
+    assert!(
+        explored.violated.contains("no_callback_after_unregister"),
+        "{explored:?}"
+    );
+}
+
+/// EMM as first posted loses the same `invalidate_start`.
+#[test]
+fn rcu_publish_loses_invalidate_start() {
+    let explored = explore::<RcuPublish>(
+        Scenario {
+            invalidators: 1,
+            registrations: 1,
+            ..Scenario::default()
+        },
+        false,
+    );
+    assert!(
+        explored.violated.contains("no_stale_secondary"),
+        "{explored:?}"
+    );
+}

@@ -1,0 +1,241 @@
+//! Larger configurations than loom can take, under shuttle's random and PCT schedulers.
+//!
+//! `cargo test --workspace` runs this file through the `emm-shuttle` package (the library's
+//! sources built with the `shuttle` feature); `cargo test -p emm --features shuttle --test
+//! shuttle` runs it directly. Each test runs a fixed number of schedules per scheduler;
+//! `EMM_SHUTTLE_ITERATIONS=N` runs `N` instead. A failing schedule is saved to a file and the
+//! test prints the command that replays it (`EMM_SHUTTLE_REPLAY=FILE ...`).
+#![cfg(feature = "shuttle")]
+
+use emm::harness::{observe, Execution, Scenario};
+use emm::historical::EmmStopStart;
+use emm::{Chain, TakeAllLocks};
+use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
+use shuttle::{Config, FailurePersistence, Runner};
+use std::collections::BTreeSet;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Schedules per scheduler in the normal test run.
+const ITERATIONS: usize = 2_000;
+
+/// PCT's bug depth: schedules with up to this many priority changes are found with good odds.
+const PCT_DEPTH: usize = 3;
+
+fn iterations() -> usize {
+    match std::env::var("EMM_SHUTTLE_ITERATIONS") {
+        Ok(n) => n
+            .parse()
+            .unwrap_or_else(|_| panic!("EMM_SHUTTLE_ITERATIONS={n:?} is not a count")),
+        Err(_) => ITERATIONS,
+    }
+}
+
+/// What the schedules of one scheduler saw.
+#[derive(Debug, Default)]
+struct Explored {
+    goals: BTreeSet<&'static str>,
+    violated: BTreeSet<&'static str>,
+}
+
+fn config(test: &str) -> (Config, PathBuf) {
+    let dir = std::env::temp_dir().join("emm-shuttle").join(test);
+    std::fs::create_dir_all(&dir).expect("a temporary directory for failing schedules");
+    let mut config = Config::new();
+    config.failure_persistence = FailurePersistence::File(Some(dir.clone()));
+    // The harness checks the spec's properties inside callbacks: more stack than the default.
+    config.stack_size = 0x40000;
+    config.silence_warnings = true;
+    (config, dir)
+}
+
+/// Runs `scenario` on `C` under `scheduler`; panics (after printing the replay command) on the
+/// first schedule whose execution violates a property, unless `expect_violation`, in which case
+/// violations are collected and every schedule runs.
+fn explore<C: Chain>(
+    test: &str,
+    scenario: &Scenario,
+    scheduler: impl Scheduler + 'static,
+    expect_violation: bool,
+) -> Explored {
+    let (config, dir) = config(test);
+    let seen = Arc::new(Mutex::new(Explored::default()));
+    let body = {
+        let (scenario, seen) = (scenario.clone(), Arc::clone(&seen));
+        move || {
+            let execution: Execution = observe::<C>(&scenario);
+            let mut s = seen.lock().unwrap();
+            s.goals.extend(execution.goals.iter().copied());
+            s.violated
+                .extend(execution.violations.iter().map(|v| v.property));
+            drop(s);
+            if !expect_violation {
+                execution.assert_holds();
+            }
+        }
+    };
+    if let Ok(file) = std::env::var("EMM_SHUTTLE_REPLAY") {
+        shuttle::replay_from_file(body, file);
+        return std::mem::take(&mut *seen.lock().unwrap());
+    }
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        Runner::new(scheduler, config).run(body);
+    }));
+    if let Err(panic) = outcome {
+        let newest = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+        if let Some(file) = newest {
+            eprintln!(
+                "replay the failing schedule with:\n  EMM_SHUTTLE_REPLAY={} \
+                 cargo test -p emm --features shuttle --test shuttle -- --exact {test}",
+                file.path().display()
+            );
+        }
+        panic::resume_unwind(panic);
+    }
+    let explored = std::mem::take(&mut *seen.lock().unwrap());
+    eprintln!("{test} ({}): {explored:?}", C::VARIANT);
+    explored
+}
+
+/// Both schedulers over `scenario`, with `iterations()` schedules each.
+fn explore_both<C: Chain>(test: &str, scenario: &Scenario, expect_violation: bool) -> Explored {
+    let n = iterations();
+    let random = explore::<C>(test, scenario, RandomScheduler::new(n), expect_violation);
+    let pct = explore::<C>(
+        test,
+        scenario,
+        PctScheduler::new(PCT_DEPTH, n),
+        expect_violation,
+    );
+    Explored {
+        goals: random.goals.union(&pct.goals).copied().collect(),
+        violated: random.violated.union(&pct.violated).copied().collect(),
+    }
+}
+
+fn assert_reached(explored: &Explored, goals: &[&str]) {
+    for goal in goals {
+        assert!(
+            explored.goals.contains(goal),
+            "no schedule reached {goal}: {explored:?}"
+        );
+    }
+}
+
+/// Two invalidators (one nesting), two registrars that register, fault and unregister three
+/// times each, over two initial notifiers.
+#[test]
+fn take_all_locks_repeated_register_unregister() {
+    let explored = explore_both::<TakeAllLocks>(
+        "take_all_locks_repeated_register_unregister",
+        &Scenario {
+            invalidators: 2,
+            nested: true,
+            notifiers: 2,
+            registrations: 2,
+            rounds: 3,
+            ..Scenario::default()
+        },
+        false,
+    );
+    assert_reached(
+        &explored,
+        &[
+            "registration_overlaps_invalidation",
+            "secondary_mapping_installed",
+            "unregister_overlaps_walk",
+        ],
+    );
+}
+
+/// Every kind of actor at once: invalidation, registration, unregistration of an initial
+/// notifier, aging and teardown.
+#[test]
+fn take_all_locks_everything_at_once() {
+    let explored = explore_both::<TakeAllLocks>(
+        "take_all_locks_everything_at_once",
+        &Scenario {
+            invalidators: 1,
+            notifiers: 3,
+            registrations: 1,
+            unregister: vec![0],
+            teardown: true,
+            aging: true,
+            rounds: 2,
+            ..Scenario::default()
+        },
+        false,
+    );
+    assert_reached(
+        &explored,
+        &[
+            "registration_overlaps_invalidation",
+            "teardown_overlaps_unregister",
+            "unregister_overlaps_walk",
+        ],
+    );
+}
+
+/// Three invalidators and a registrar.
+#[test]
+fn take_all_locks_three_invalidators() {
+    let explored = explore_both::<TakeAllLocks>(
+        "take_all_locks_three_invalidators",
+        &Scenario {
+            invalidators: 3,
+            notifiers: 1,
+            registrations: 1,
+            ..Scenario::default()
+        },
+        false,
+    );
+    assert_reached(
+        &explored,
+        &[
+            "registration_overlaps_invalidation",
+            "secondary_mapping_installed",
+        ],
+    );
+}
+
+/// Shuttle finds the seed's lost `invalidate_start` too: the new driver maps a frame that is
+/// then freed, after an `invalidate_end` it should never have received.
+#[test]
+fn emm_stop_start_loses_invalidate_start() {
+    let explored = explore_both::<EmmStopStart>(
+        "emm_stop_start_loses_invalidate_start",
+        &Scenario {
+            invalidators: 2,
+            notifiers: 1,
+            registrations: 1,
+            ..Scenario::default()
+        },
+        true,
+    );
+    assert!(
+        explored.violated.contains("start_end_balanced")
+            && explored.violated.contains("no_stale_secondary"),
+        "shuttle must find the lost invalidate_start: {explored:?}"
+    );
+}
+
+/// And reports it as a failing test, with the schedule to replay.
+#[test]
+#[should_panic(expected = "start_end_balanced")]
+fn emm_stop_start_fails_under_shuttle() {
+    explore::<EmmStopStart>(
+        "emm_stop_start_fails_under_shuttle",
+        &Scenario {
+            invalidators: 1,
+            registrations: 1,
+            ..Scenario::default()
+        },
+        RandomScheduler::new(iterations()),
+        false,
+    );
+}
