@@ -26,7 +26,7 @@
 
 use crate::notifier::{Notifier, Range};
 use crate::secondary::Secondary;
-use crate::space::{AddressSpace, Chain, Registration};
+use crate::space::{AddressSpace, Chain, Registration, TornDown};
 use crate::sync::{self, thread, Mutex};
 use emm_proofs::{
     evaluate, ActorId, Callback, CallbackView, Expectation, FrameId, NotifierId, NotifierSet,
@@ -208,10 +208,13 @@ impl Ghost {
         f(&self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Binds the calling thread to `actor`.
+    /// Binds the calling thread to `actor` (replacing an earlier binding of it).
     pub fn bind(&self, actor: ActorId) {
         let me = sync::current_thread();
-        self.update(|s| s.actors.push((me, actor)));
+        self.update(|s| {
+            s.actors.retain(|(id, _)| *id != me);
+            s.actors.push((me, actor));
+        });
     }
 
     fn add_notifier(&self, registered: bool, mirror: Option<FrameId>) -> NotifierId {
@@ -758,4 +761,130 @@ fn invalidate<C: Chain>(mm: &AddressSpace<C>, pt: &PageTable, ghost: &Ghost, nes
     ghost.walk_end();
     ghost.update(|s| s.invalidating -= 1);
     pt.free(old);
+}
+
+/// The scenario's operations one at a time, on the calling thread: the implementation side of
+/// the sequential state-machine test against the model's step semantics. Notifier numbers
+/// follow the model: the initial notifiers first, then one per registrar, in registrar order.
+pub struct Sequential<C: Chain> {
+    ghost: Arc<Ghost>,
+    page_table: PageTable,
+    mm: Arc<AddressSpace<C>>,
+    drivers: Vec<Arc<TestDriver>>,
+    registrations: Vec<Option<Registration<C>>>,
+    nested: bool,
+}
+
+impl<C: Chain> fmt::Debug for Sequential<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sequential")
+            .field("protocol", &C::VARIANT)
+            .field("notifiers", &self.drivers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Chain> Sequential<C> {
+    /// `notifiers` registered notifiers mirroring frame 0, and `registrations` more drivers
+    /// ready to register; invalidations nest a second one if `nested`.
+    pub fn new(notifiers: usize, registrations: usize, nested: bool) -> Sequential<C> {
+        let ghost = Arc::new(Ghost::default());
+        let page_table = PageTable::new(Arc::clone(&ghost));
+        let mm: Arc<AddressSpace<C>> = AddressSpace::new();
+        let mut drivers = Vec::new();
+        let mut registrations_held = Vec::new();
+        for n in 0..notifiers + registrations {
+            let initial = n < notifiers;
+            let driver = TestDriver::new(&ghost, initial, initial.then_some(0));
+            registrations_held.push(initial.then(|| {
+                mm.register(Arc::clone(&driver) as Arc<dyn Notifier>)
+                    .expect("a fresh address space accepts registrations")
+            }));
+            drivers.push(driver);
+        }
+        Sequential {
+            ghost,
+            page_table,
+            mm,
+            drivers,
+            registrations: registrations_held,
+            nested,
+        }
+    }
+
+    fn act(&self, role: Role, index: usize) {
+        self.ghost.bind(ActorId { role, index });
+    }
+
+    /// VM thread `vm`'s invalidation, to its free.
+    pub fn invalidate(&mut self, vm: usize) {
+        self.act(Role::Vm, vm);
+        invalidate(&self.mm, &self.page_table, &self.ghost, self.nested);
+    }
+
+    /// Registers notifier `n` (one of the registrars' drivers).
+    pub fn register(&mut self, n: NotifierId) -> Result<(), TornDown> {
+        self.act(Role::Reg, n);
+        let registration = self
+            .mm
+            .register(Arc::clone(&self.drivers[n]) as Arc<dyn Notifier>)?;
+        self.ghost.update(|s| s.notifiers[n].registered = true);
+        self.registrations[n] = Some(registration);
+        Ok(())
+    }
+
+    /// Notifier `n`'s driver faults the page in; whether it installed a mapping.
+    pub fn fault(&mut self, n: NotifierId) -> bool {
+        self.act(Role::Drv, n);
+        self.drivers[n].fault(&self.page_table)
+    }
+
+    /// Unregistrar `unreg` unregisters notifier `n`.
+    ///
+    /// # Panics
+    /// If `n` is not registered.
+    pub fn unregister(&mut self, unreg: usize, n: NotifierId) {
+        self.act(Role::Unreg, unreg);
+        let registration = self.registrations[n]
+            .take()
+            .expect("unregister a registered notifier");
+        unregister(&self.ghost, &self.drivers[n], registration);
+    }
+
+    /// Teardown: `release` over the chain, then the frames are freed.
+    pub fn teardown(&mut self) {
+        self.act(Role::Teardown, 0);
+        self.ghost.update(|s| {
+            s.teardown = true;
+            s.teardown_started = true;
+        });
+        self.ghost.walk_begin(Callback::Release);
+        self.mm.teardown();
+        self.ghost.walk_end();
+        self.page_table.free_all();
+        self.ghost.update(|s| s.teardown = false);
+    }
+
+    /// One aging walk.
+    pub fn clear_young(&mut self) {
+        self.act(Role::Aging, 0);
+        self.ghost.walk_begin(Callback::ClearYoung);
+        self.mm.clear_young(PAGE);
+        self.ghost.walk_end();
+    }
+
+    /// Notifier `n` as the spec observes it.
+    pub fn notifier(&self, n: NotifierId) -> NotifierView {
+        self.ghost.read(|s| s.notifier(n))
+    }
+
+    /// Whether frame `f` has been freed.
+    pub fn frame_freed(&self, f: FrameId) -> bool {
+        self.ghost.read(|s| s.frame_freed(f))
+    }
+
+    /// The violations seen so far.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.ghost.read(|s| s.violations.clone())
+    }
 }

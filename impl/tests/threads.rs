@@ -1,0 +1,241 @@
+//! The registry's API contract on real threads (the std backend).
+
+use emm::harness::{run, Scenario};
+use emm::historical::{EmmStopStart, RcuPublish};
+use emm::{AddressSpace, Chain, Notifier, Range, Secondary, TakeAllLocks, TornDown};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+const PAGE: Range = Range {
+    start: 0x1000,
+    end: 0x2000,
+};
+
+/// Counts every callback; `young` is its answer to `clear_young`.
+#[derive(Default)]
+struct Counter {
+    open: AtomicI64,
+    starts: AtomicU32,
+    ends: AtomicU32,
+    releases: AtomicU32,
+    young: AtomicBool,
+    aged: AtomicU32,
+}
+
+impl Notifier for Counter {
+    fn invalidate_start(&self, _: Range) {
+        self.open.fetch_add(1, Ordering::SeqCst);
+        self.starts.fetch_add(1, Ordering::SeqCst);
+    }
+    fn invalidate_end(&self, _: Range) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
+        self.ends.fetch_add(1, Ordering::SeqCst);
+    }
+    fn clear_young(&self, _: Range) -> bool {
+        self.aged.fetch_add(1, Ordering::SeqCst);
+        self.young.swap(false, Ordering::SeqCst)
+    }
+    fn release(&self) {
+        self.releases.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// `released_again`: whether unregistering after teardown sends a second `release` (the seed's
+/// unregister does; mmu_notifier's skips a notifier that teardown already unlinked).
+fn contract<C: Chain>(released_again: bool) {
+    let mm = AddressSpace::<C>::new();
+    let a = Arc::new(Counter::default());
+    let b = Arc::new(Counter::default());
+    let ra = mm.register(a.clone()).unwrap();
+    let rb = mm.register(b.clone()).unwrap();
+
+    // Nested invalidations: each start has its end, in every notifier.
+    mm.invalidate(PAGE, |outer| {
+        let inner = outer.nest(PAGE);
+        assert_eq!(a.open.load(Ordering::SeqCst), 2);
+        inner.end();
+        assert_eq!(a.open.load(Ordering::SeqCst), 1);
+    });
+    assert_eq!(
+        (
+            a.starts.load(Ordering::SeqCst),
+            a.ends.load(Ordering::SeqCst)
+        ),
+        (2, 2)
+    );
+    assert_eq!(b.open.load(Ordering::SeqCst), 0);
+
+    // A panicking zap still ends the invalidation.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        mm.invalidate(PAGE, |_| panic!("zap failed"));
+    }));
+    assert!(caught.is_err());
+    assert_eq!(
+        a.open.load(Ordering::SeqCst),
+        0,
+        "the end walk ran during the unwind"
+    );
+
+    // Aging asks everyone and reports whether anyone was young.
+    b.young.store(true, Ordering::SeqCst);
+    assert!(mm.clear_young(PAGE));
+    assert!(!mm.clear_young(PAGE));
+    assert_eq!(a.aged.load(Ordering::SeqCst), 2);
+
+    // Dropping a registration unregisters it: no callback afterwards.
+    drop(rb);
+    let before = b.starts.load(Ordering::SeqCst);
+    mm.invalidate(PAGE, |_| ());
+    assert_eq!(b.starts.load(Ordering::SeqCst), before);
+
+    // Teardown releases whoever is registered; registering afterwards fails.
+    mm.teardown();
+    assert_eq!(a.releases.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        mm.register(Arc::new(Counter::default())).err(),
+        Some(TornDown)
+    );
+    // The handle outlives teardown.
+    ra.unregister();
+    assert_eq!(
+        a.releases.load(Ordering::SeqCst),
+        1 + u32::from(released_again)
+    );
+}
+
+#[test]
+fn take_all_locks_contract() {
+    contract::<TakeAllLocks>(false);
+}
+
+#[test]
+fn emm_stop_start_contract() {
+    contract::<EmmStopStart>(true);
+}
+
+#[test]
+fn rcu_publish_contract() {
+    contract::<RcuPublish>(false);
+}
+
+/// Registration waits for the invalidations already open (mm_take_all_locks), so the new
+/// notifier can never see an end without its start.
+#[test]
+fn register_waits_for_open_invalidations() {
+    let mm = AddressSpace::<TakeAllLocks>::new();
+    let late = Arc::new(Counter::default());
+    let (opened, open) = mpsc::channel();
+    let (close, closed) = mpsc::channel::<()>();
+    let invalidator = {
+        let mm = Arc::clone(&mm);
+        thread::spawn(move || {
+            mm.invalidate(PAGE, |_| {
+                opened.send(()).unwrap();
+                closed.recv().unwrap();
+            })
+        })
+    };
+    open.recv().unwrap();
+    let registered = Arc::new(AtomicBool::new(false));
+    let registrar = {
+        let (mm, late, registered) = (Arc::clone(&mm), Arc::clone(&late), Arc::clone(&registered));
+        thread::spawn(move || {
+            let r = mm.register(late).unwrap();
+            registered.store(true, Ordering::SeqCst);
+            r
+        })
+    };
+    thread::sleep(Duration::from_millis(50));
+    assert!(
+        !registered.load(Ordering::SeqCst),
+        "register returned while an invalidation was open"
+    );
+    close.send(()).unwrap();
+    invalidator.join().unwrap();
+    let registration = registrar.join().unwrap();
+    assert_eq!(
+        late.open.load(Ordering::SeqCst),
+        0,
+        "no end without its start"
+    );
+    registration.unregister();
+}
+
+/// Unregister returns only once no callback of the notifier runs.
+#[test]
+fn unregister_waits_for_running_callbacks() {
+    struct Slow {
+        inside: AtomicBool,
+        entered: std::sync::Mutex<Option<mpsc::Sender<()>>>,
+    }
+    impl Notifier for Slow {
+        fn invalidate_start(&self, _: Range) {
+            self.inside.store(true, Ordering::SeqCst);
+            if let Some(tx) = self.entered.lock().unwrap().take() {
+                tx.send(()).unwrap();
+            }
+            thread::sleep(Duration::from_millis(50));
+            self.inside.store(false, Ordering::SeqCst);
+        }
+    }
+    let mm = AddressSpace::<TakeAllLocks>::new();
+    let (tx, entered) = mpsc::channel();
+    let slow = Arc::new(Slow {
+        inside: AtomicBool::new(false),
+        entered: std::sync::Mutex::new(Some(tx)),
+    });
+    let registration = mm.register(slow.clone()).unwrap();
+    let invalidator = {
+        let mm = Arc::clone(&mm);
+        thread::spawn(move || mm.invalidate(PAGE, |_| ()))
+    };
+    entered.recv().unwrap();
+    registration.unregister();
+    assert!(
+        !slow.inside.load(Ordering::SeqCst),
+        "a callback ran after unregister returned"
+    );
+    invalidator.join().unwrap();
+}
+
+/// The driver side: a fault that overlaps an invalidation retries.
+#[test]
+fn read_retry_sees_invalidations() {
+    let tlb = Secondary::new(None::<u64>);
+    let s = tlb.read_begin();
+    drop(tlb.invalidate_start());
+    assert!(
+        tlb.lock().read_retry(s),
+        "an open invalidation forces a retry"
+    );
+    drop(tlb.invalidate_end());
+    assert!(
+        tlb.lock().read_retry(s),
+        "an invalidation that ended since the snapshot too"
+    );
+    let s = tlb.read_begin();
+    assert!(!tlb.lock().read_retry(s));
+    let released = tlb.release();
+    assert!(released.is_released());
+}
+
+/// The harness's scenarios on real threads: many executions of every actor at once, each
+/// checked against every property of the spec.
+#[test]
+fn take_all_locks_on_real_threads() {
+    let scenario = Scenario {
+        invalidators: 2,
+        nested: true,
+        notifiers: 3,
+        registrations: 2,
+        unregister: vec![0, 1],
+        teardown: true,
+        aging: true,
+        rounds: 5,
+    };
+    for _ in 0..200 {
+        run::<TakeAllLocks>(&scenario);
+    }
+}
