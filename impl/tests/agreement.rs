@@ -97,9 +97,8 @@ impl Reference {
     /// teardown (the kernel's `mmu_notifier_register()` needs `mm_users > 0`, so none happens
     /// there either), which the model does not rule out.
     fn available(&self, t: usize) -> bool {
-        !self.done(t)
-            && !(self.role(t) == Role::Reg && self.teardown_done())
-            && self.run_alone(t).is_some()
+        let refused = self.role(t) == Role::Reg && self.teardown_done();
+        !self.done(t) && !refused && self.run_alone(t).is_some()
     }
 }
 
