@@ -9,6 +9,8 @@
 //! invalidations, the frame its mirror maps, releases received) and every frame's state must be
 //! the same on both sides, and the implementation must have broken no property.
 
+#![cfg(not(loom))]
+
 use emm::harness::Sequential;
 use emm::historical::{EmmStopStart, RcuPublish};
 use emm::{Chain, TakeAllLocks};

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The default preemption bound: every interleaving with at most this many preemptions.
-const PREEMPTIONS: usize = 3;
+const PREEMPTIONS: usize = 4;
 
 /// What an exploration saw across all its executions.
 #[derive(Debug, Default)]
@@ -27,6 +27,13 @@ struct Explored {
 /// Explores `scenario` on protocol `C`. With `stop_at_violation`, the first execution that
 /// breaks a property panics (failing the exploration, as loom reports any panic).
 fn explore<C: Chain>(scenario: Scenario, stop_at_violation: bool) -> Explored {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("loom")
+        .rsplit("::")
+        .next()
+        .unwrap_or("loom")
+        .to_owned();
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(PREEMPTIONS);
@@ -51,7 +58,7 @@ fn explore<C: Chain>(scenario: Scenario, stop_at_violation: bool) -> Explored {
     let mut explored = std::mem::take(&mut *seen.lock().unwrap());
     explored.executions = executions.load(Ordering::Relaxed);
     eprintln!(
-        "{}: {} executions, goals reached: {:?}",
+        "{test} ({}): {} executions, goals reached: {:?}",
         C::VARIANT,
         explored.executions,
         explored.goals
@@ -124,6 +131,63 @@ fn take_all_locks_unregister_vs_invalidation() {
         true,
     );
     assert_reached(&explored, &["unregister_overlaps_walk"]);
+}
+
+/// Two invalidations race an unregister.
+#[test]
+fn take_all_locks_unregister_vs_two_invalidations() {
+    let explored = explore::<TakeAllLocks>(
+        Scenario {
+            invalidators: 2,
+            notifiers: 2,
+            unregister: vec![0],
+            ..Scenario::default()
+        },
+        true,
+    );
+    assert_reached(&explored, &["unregister_overlaps_walk"]);
+}
+
+/// A registration and an unregistration race one invalidation.
+#[test]
+fn take_all_locks_register_and_unregister_vs_invalidation() {
+    let explored = explore::<TakeAllLocks>(
+        Scenario {
+            invalidators: 1,
+            notifiers: 1,
+            registrations: 1,
+            unregister: vec![0],
+            ..Scenario::default()
+        },
+        true,
+    );
+    assert_reached(
+        &explored,
+        &[
+            "registration_overlaps_invalidation",
+            "secondary_mapping_installed",
+            "unregister_overlaps_walk",
+        ],
+    );
+}
+
+/// Teardown, an unregister and an invalidation at once.
+#[test]
+fn take_all_locks_teardown_vs_unregister_vs_invalidation() {
+    let explored = explore::<TakeAllLocks>(
+        Scenario {
+            invalidators: 1,
+            notifiers: 2,
+            unregister: vec![0],
+            teardown: true,
+            ..Scenario::default()
+        },
+        true,
+    );
+    assert_reached(
+        &explored,
+        &["teardown_overlaps_unregister", "unregister_overlaps_walk"],
+    );
 }
 
 /// Teardown races an unregister: every notifier still registered gets `release` before the

@@ -1,5 +1,7 @@
 //! The registry's API contract on real threads (the std backend).
 
+#![cfg(not(loom))]
+
 use emm::harness::{run, Scenario};
 use emm::historical::{EmmStopStart, RcuPublish};
 use emm::{AddressSpace, Chain, Notifier, Range, Secondary, TakeAllLocks, TornDown};
