@@ -11,13 +11,17 @@
 //! * [`Scenario`] and [`run`]: the actors of the model's configuration (VM threads, with a
 //!   nested invalidation; registrars, whose driver then faults; unregistrars; teardown; aging)
 //!   as real threads of the backend in use (std, loom or shuttle).
+//! * [`Sequential`]: the same operations one at a time, for the state-machine test against the
+//!   model's step semantics.
 //!
 //! Every step that changes what the spec observes (a callback entered or left, a driver's
 //! mirror or count changed, a registration or unregistration returned, a walk begun or ended,
 //! a frame freed) updates a *ghost* copy of the [`Observe`] state and checks every safety
-//! property of [`emm_proofs::PROPERTIES`] on it, by name, through [`emm_proofs::evaluate`]. A
-//! violation panics with the property's name and reason, which fails the loom or shuttle
-//! execution. The ghost sits behind a `std` mutex that is never held across an operation of the
+//! property of [`emm_proofs::PROPERTIES`] on it, by name, through [`emm_proofs::evaluate`]. The
+//! first violation of each property is recorded and the execution goes on (so that one run
+//! shows, say, the missed `invalidate_start` both as `start_end_balanced` and, a few steps
+//! later, as `no_stale_secondary`); at its end [`run`] panics naming each one, which fails the
+//! loom or shuttle execution, and [`observe`] returns them. The ghost sits behind a `std` mutex that is never held across an operation of the
 //! backend, so it adds no synchronisation and no scheduling point that loom or shuttle could
 //! see: it observes the execution without ordering it.
 //!

@@ -71,6 +71,8 @@
 //! [`sync`] is the only module that names std, loom (`RUSTFLAGS="--cfg loom"`) or shuttle
 //! (`--features shuttle`); the crate has no `unsafe`.
 
+#![forbid(unsafe_code)]
+
 pub mod harness;
 pub mod historical;
 mod notifier;

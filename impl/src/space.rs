@@ -76,6 +76,14 @@ pub trait Window {
 /// [`invalidate_range_start`](AddressSpace::invalidate_range_start)), and frees a frame only
 /// after the bracket closes. The secondary side [`register`](AddressSpace::register)s a
 /// [`Notifier`] and follows the fault protocol of [`Secondary`](crate::Secondary).
+///
+/// Walks do not nest on one thread except through [`Invalidation::nest`]: while a thread holds
+/// an invalidation open, it must not open another one, nor run
+/// [`clear_young`](AddressSpace::clear_young), [`register`](AddressSpace::register),
+/// unregister or [`teardown`](AddressSpace::teardown) on the same address space. With the
+/// production protocol a registration waiting for the first read side would block the second
+/// one, and the thread would wait on itself (as a kernel thread would that took a reverse-map
+/// lock twice across `mm_take_all_locks()`).
 pub struct AddressSpace<C: Chain = crate::TakeAllLocks> {
     chain: C,
 }
