@@ -110,6 +110,14 @@ impl GhostState {
         NotifierSet(set)
     }
 
+    /// The walk delivering `callback` that `actor` has under way, if any (a thread runs one walk
+    /// at a time).
+    fn open_walk(&mut self, actor: ActorId, callback: Callback) -> Option<&mut WalkView> {
+        self.walks
+            .iter_mut()
+            .find(|w| w.actor == actor && !w.finished && w.callback == callback)
+    }
+
     /// Checks every safety property by name, recording the first violation of each; records
     /// the goals reached.
     fn check(&mut self) {
@@ -268,11 +276,7 @@ impl Ghost {
     fn callback_enter(&self, notifier: NotifierId, callback: Callback) {
         self.update(|s| {
             let actor = s.actor();
-            if let Some(w) = s
-                .walks
-                .iter_mut()
-                .find(|w| w.actor == actor && !w.finished && w.callback == callback)
-            {
+            if let Some(w) = s.open_walk(actor, callback) {
                 w.next_call = Some(notifier);
                 w.holding = Some(notifier);
             }
@@ -290,11 +294,7 @@ impl Ghost {
     fn callback_exit(&self, notifier: NotifierId, callback: Callback) {
         self.update(|s| {
             let actor = s.actor();
-            if let Some(w) = s
-                .walks
-                .iter_mut()
-                .find(|w| w.actor == actor && !w.finished && w.callback == callback)
-            {
+            if let Some(w) = s.open_walk(actor, callback) {
                 w.called = NotifierSet(w.called.0 | 1 << notifier);
                 w.next_call = None;
                 w.holding = None;
