@@ -686,17 +686,7 @@ pub fn observe<C: Chain>(scenario: &Scenario) -> Execution {
             role: Role::Teardown,
             index: 0,
         };
-        threads.push(spawn(&ghost, actor, move || {
-            g.update(|s| {
-                s.teardown = true;
-                s.teardown_started = true;
-            });
-            g.walk_begin(Callback::Release);
-            mm.teardown();
-            g.walk_end();
-            pt.free_all();
-            g.update(|s| s.teardown = false);
-        }));
+        threads.push(spawn(&ghost, actor, move || teardown(&mm, &pt, &g)));
     }
     if scenario.aging {
         let (mm, g) = (Arc::clone(&mm), Arc::clone(&ghost));
@@ -704,11 +694,7 @@ pub fn observe<C: Chain>(scenario: &Scenario) -> Execution {
             role: Role::Aging,
             index: 0,
         };
-        threads.push(spawn(&ghost, actor, move || {
-            g.walk_begin(Callback::ClearYoung);
-            mm.clear_young(PAGE);
-            g.walk_end();
-        }));
+        threads.push(spawn(&ghost, actor, move || age(&mm, &g)));
     }
     for t in threads {
         if let Err(panic) = t.join() {
@@ -740,6 +726,26 @@ fn unregister<C: Chain>(ghost: &Ghost, driver: &TestDriver, registration: Regist
         s.unregistering -= 1;
         s.notifiers[n].unregistered = true;
     });
+}
+
+/// Teardown: `release` over the chain, then the frames are freed.
+fn teardown<C: Chain>(mm: &AddressSpace<C>, pt: &PageTable, ghost: &Ghost) {
+    ghost.update(|s| {
+        s.teardown = true;
+        s.teardown_started = true;
+    });
+    ghost.walk_begin(Callback::Release);
+    mm.teardown();
+    ghost.walk_end();
+    pt.free_all();
+    ghost.update(|s| s.teardown = false);
+}
+
+/// One aging walk over [`PAGE`].
+fn age<C: Chain>(mm: &AddressSpace<C>, ghost: &Ghost) {
+    ghost.walk_begin(Callback::ClearYoung);
+    mm.clear_young(PAGE);
+    ghost.walk_end();
 }
 
 /// One VM thread: invalidate [`PAGE`] (with a nested invalidation inside if asked), zap it,
@@ -858,23 +864,13 @@ impl<C: Chain> Sequential<C> {
     /// Teardown: `release` over the chain, then the frames are freed.
     pub fn teardown(&mut self) {
         self.act(Role::Teardown, 0);
-        self.ghost.update(|s| {
-            s.teardown = true;
-            s.teardown_started = true;
-        });
-        self.ghost.walk_begin(Callback::Release);
-        self.mm.teardown();
-        self.ghost.walk_end();
-        self.page_table.free_all();
-        self.ghost.update(|s| s.teardown = false);
+        teardown(&self.mm, &self.page_table, &self.ghost);
     }
 
     /// One aging walk.
     pub fn clear_young(&mut self) {
         self.act(Role::Aging, 0);
-        self.ghost.walk_begin(Callback::ClearYoung);
-        self.mm.clear_young(PAGE);
-        self.ghost.walk_end();
+        age(&self.mm, &self.ghost);
     }
 
     /// Notifier `n` as the spec observes it.

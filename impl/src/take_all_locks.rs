@@ -15,7 +15,7 @@
 //!  clear_young    read shards[hint]  -> walk -> unlock
 //!  register       lock writer; write-lock every shard (mm_take_all_locks);
 //!                 push the notifier at the head of every copy; unlock all
-//!  unregister     release (if still linked); lock writer; write-lock every shard;
+//!  unregister     read shards[hint]: release it if linked; lock writer; write-lock every shard;
 //!                 remove it from every copy; unlock all            (= del + synchronize_srcu)
 //!  teardown       lock writer: torn_down = true; read shards[hint]: release each;
 //!                 then write-lock every shard and empty every copy
@@ -66,9 +66,6 @@ struct Link {
 struct Writer {
     next_id: u64,
     torn_down: bool,
-    /// The chain as the writers know it; every shard's copy equals it whenever no writer holds
-    /// the shard write locks.
-    linked: Vec<RegistrationId>,
 }
 
 /// The production protocol: walks read a per-CPU copy of the chain under that copy's read
@@ -97,7 +94,6 @@ impl TakeAllLocks {
             writer: Mutex::new(Writer {
                 next_id: 0,
                 torn_down: false,
-                linked: Vec::new(),
             }),
             shards: (0..shards)
                 .map(|_| CachePadded::new(RwLock::new(Vec::new())))
@@ -147,26 +143,20 @@ impl Chain for TakeAllLocks {
                 },
             );
         }
-        drop(copies);
-        writer.linked.insert(0, id);
         Ok(id)
     }
 
     fn unregister(&self, id: RegistrationId) {
-        let linked = {
-            let writer = self.writer.lock();
-            writer.linked.contains(&id)
-        };
-        if linked {
+        {
             // As mmu_notifier_unregister(): ->release() before the unlink, from a read side, so
-            // the secondary MMU drops its mappings while invalidations may still reach it.
+            // the secondary MMU drops its mappings while invalidations may still reach it. A
+            // notifier that teardown already unlinked is in no copy and gets no second release.
             let window = self.window();
             if let Some(link) = window.copy.iter().find(|l| l.id == id) {
                 link.notifier.release();
             }
         }
-        let mut writer = self.writer.lock();
-        writer.linked.retain(|l| *l != id);
+        let _writer = self.writer.lock();
         // hlist_del_init_rcu() + synchronize_srcu(): each write lock waits for the walks that
         // still read the old copy of its shard; once all are taken, no walk can reach `id`.
         let mut copies = self.take_all_locks();
@@ -195,8 +185,7 @@ impl Chain for TakeAllLocks {
                 link.notifier.release();
             }
         }
-        let mut writer = self.writer.lock();
-        writer.linked.clear();
+        let _writer = self.writer.lock();
         for copy in &mut self.take_all_locks() {
             copy.clear();
         }
