@@ -25,6 +25,8 @@
 //! backend, so it adds no synchronisation and no scheduling point that loom or shuttle could
 //! see: it observes the execution without ordering it.
 //!
+//! The historical chains tell a notifier when they stop and start it
+//! ([`Notifier::emm_stop`]), so `stop_start_paired` is checked on their real runs too.
 //! `deadlock_free` is the one property the ghost cannot decide (it would need to know whether
 //! a blocked thread can ever step); loom and shuttle report a deadlock themselves.
 
@@ -63,6 +65,8 @@ struct GhostNotifier {
     mirror: Option<FrameId>,
     installed_by_fault: bool,
     releases: u32,
+    stops: u32,
+    starts: u32,
 }
 
 #[derive(Debug, Default)]
@@ -86,13 +90,20 @@ struct GhostState {
 }
 
 impl GhostState {
-    fn actor(&self) -> ActorId {
+    /// The actor the calling thread acts for; `None` for the thread that set the scenario up
+    /// (registering the initial notifiers) and cleans up after it, whose steps are not part of
+    /// the execution under check.
+    fn bound_actor(&self) -> Option<ActorId> {
         let me = sync::current_thread();
         self.actors
             .iter()
             .find(|(id, _)| *id == me)
             .map(|(_, actor)| *actor)
-            .expect("every thread of a scenario binds its actor before it acts")
+    }
+
+    fn actor(&self) -> ActorId {
+        self.bound_actor()
+            .expect("every thread of a scenario binds its actor before it walks")
     }
 
     /// The notifiers that a walk beginning now must reach if they stay: registered, not being
@@ -151,9 +162,8 @@ impl Observe for GhostState {
             in_progress: g.in_progress,
             mirror: g.mirror,
             installed_by_fault: g.installed_by_fault,
-            // emm_stop/emm_start are internal to the historical list (see `historical`).
-            stops: 0,
-            starts: 0,
+            stops: g.stops,
+            starts: g.starts,
             releases: g.releases,
         }
     }
@@ -275,13 +285,19 @@ impl Ghost {
 
     fn callback_enter(&self, notifier: NotifierId, callback: Callback) {
         self.update(|s| {
-            let actor = s.actor();
+            let Some(actor) = s.bound_actor() else {
+                return;
+            };
             if let Some(w) = s.open_walk(actor, callback) {
                 w.next_call = Some(notifier);
                 w.holding = Some(notifier);
             }
-            if callback == Callback::Release {
-                s.notifiers[notifier].releases += 1;
+            let g = &mut s.notifiers[notifier];
+            match callback {
+                Callback::Release => g.releases += 1,
+                Callback::Stop => g.stops += 1,
+                Callback::Start => g.starts += 1,
+                _ => {}
             }
             s.callbacks.push(CallbackView {
                 actor,
@@ -293,7 +309,9 @@ impl Ghost {
 
     fn callback_exit(&self, notifier: NotifierId, callback: Callback) {
         self.update(|s| {
-            let actor = s.actor();
+            let Some(actor) = s.bound_actor() else {
+                return;
+            };
             if let Some(w) = s.open_walk(actor, callback) {
                 w.called = NotifierSet(w.called.0 | 1 << notifier);
                 w.next_call = None;
@@ -499,6 +517,14 @@ impl Notifier for TestDriver {
         false
     }
 
+    fn emm_stop(&self) {
+        self.callback(Callback::Stop, || ());
+    }
+
+    fn emm_start(&self) {
+        self.callback(Callback::Start, || ());
+    }
+
     fn release(&self) {
         self.callback(Callback::Release, || {
             let mut mirror = self.tlb.release();
@@ -568,11 +594,34 @@ pub struct Execution {
     pub checks: u64,
 }
 
+/// Which violations fail an exploration (see [`Execution::judge`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOn {
+    /// Any violated property: how a correct protocol is checked.
+    Any,
+    /// This property: how a test shows that a broken protocol breaks it, whatever else it
+    /// breaks on the way.
+    Property(&'static str),
+    /// None: the exploration only collects what broke.
+    Nothing,
+}
+
 impl Execution {
     /// Panics if a property was violated, naming each one and why: the message that fails a
     /// loom or shuttle exploration.
     pub fn assert_holds(&self) {
-        if !self.violations.is_empty() {
+        self.judge(FailOn::Any);
+    }
+
+    /// Panics, naming every violated property and why, if a violation that `fail_on` selects
+    /// happened in this execution.
+    pub fn judge(&self, fail_on: FailOn) {
+        let fails = match fail_on {
+            FailOn::Any => !self.violations.is_empty(),
+            FailOn::Property(name) => self.violations.iter().any(|v| v.property == name),
+            FailOn::Nothing => false,
+        };
+        if fails {
             let list: Vec<String> = self.violations.iter().map(|v| format!("{v}")).collect();
             panic!("property violated: {}", list.join("; "));
         }

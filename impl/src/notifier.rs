@@ -92,4 +92,14 @@ pub trait Notifier: Send + Sync {
     /// keeps that state). May come more than once (teardown and unregister
     /// racing each other), as the kernel promises "at least once".
     fn release(&self) {}
+
+    /// Historical EMM only ([`historical::EmmStopStart`](crate::historical::EmmStopStart)):
+    /// this notifier has just been stopped (`emm_stop`). The chain itself blocks its
+    /// `invalidate_start` and `clear_young` until [`emm_start`](Notifier::emm_start), as the
+    /// seed asked each driver to; the production protocol never calls this.
+    fn emm_stop(&self) {}
+
+    /// Historical EMM only: this notifier is about to resume (`emm_start`); see
+    /// [`emm_stop`](Notifier::emm_stop).
+    fn emm_start(&self) {}
 }

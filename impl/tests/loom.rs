@@ -6,7 +6,7 @@
 //! the goals its scenario must reach in some execution, so that a pass is not vacuous.
 #![cfg(loom)]
 
-use emm::harness::{observe, Scenario};
+use emm::harness::{observe, FailOn, Scenario};
 use emm::historical::{EmmStopStart, RcuPublish};
 use emm::{Chain, TakeAllLocks};
 use std::collections::BTreeSet;
@@ -24,9 +24,9 @@ struct Explored {
     violated: BTreeSet<&'static str>,
 }
 
-/// Explores `scenario` on protocol `C`. With `stop_at_violation`, the first execution that
-/// breaks a property panics (failing the exploration, as loom reports any panic).
-fn explore<C: Chain>(scenario: Scenario, stop_at_violation: bool) -> Explored {
+/// Explores `scenario` on protocol `C`. The first execution with a violation that `fail_on`
+/// selects panics (failing the exploration, as loom reports any panic).
+fn explore<C: Chain>(scenario: Scenario, fail_on: FailOn) -> Explored {
     let test = std::thread::current()
         .name()
         .unwrap_or("loom")
@@ -50,9 +50,7 @@ fn explore<C: Chain>(scenario: Scenario, stop_at_violation: bool) -> Explored {
             seen.violated
                 .extend(execution.violations.iter().map(|v| v.property));
             drop(seen);
-            if stop_at_violation {
-                execution.assert_holds();
-            }
+            execution.judge(fail_on);
         });
     }
     let mut explored = std::mem::take(&mut *seen.lock().unwrap());
@@ -86,7 +84,7 @@ fn take_all_locks_register_vs_invalidation() {
             registrations: 1,
             ..Scenario::default()
         },
-        true,
+        FailOn::Any,
     );
     assert_reached(
         &explored,
@@ -106,7 +104,7 @@ fn take_all_locks_register_vs_two_invalidations() {
             registrations: 1,
             ..Scenario::default()
         },
-        true,
+        FailOn::Any,
     );
     assert_reached(
         &explored,
@@ -128,7 +126,7 @@ fn take_all_locks_unregister_vs_invalidation() {
             unregister: vec![0],
             ..Scenario::default()
         },
-        true,
+        FailOn::Any,
     );
     assert_reached(&explored, &["unregister_overlaps_walk"]);
 }
@@ -143,7 +141,7 @@ fn take_all_locks_unregister_vs_two_invalidations() {
             unregister: vec![0],
             ..Scenario::default()
         },
-        true,
+        FailOn::Any,
     );
     assert_reached(&explored, &["unregister_overlaps_walk"]);
 }
@@ -159,7 +157,7 @@ fn take_all_locks_register_and_unregister_vs_invalidation() {
             unregister: vec![0],
             ..Scenario::default()
         },
-        true,
+        FailOn::Any,
     );
     assert_reached(
         &explored,
@@ -182,7 +180,7 @@ fn take_all_locks_teardown_vs_unregister_vs_invalidation() {
             teardown: true,
             ..Scenario::default()
         },
-        true,
+        FailOn::Any,
     );
     assert_reached(
         &explored,
@@ -202,7 +200,7 @@ fn take_all_locks_teardown_vs_unregister() {
             teardown: true,
             ..Scenario::default()
         },
-        true,
+        FailOn::Any,
     );
     assert_reached(&explored, &["teardown_overlaps_unregister"]);
 }
@@ -218,7 +216,7 @@ fn take_all_locks_nested_invalidations() {
             registrations: 1,
             ..Scenario::default()
         },
-        true,
+        FailOn::Any,
     );
     assert_reached(
         &explored,
@@ -240,7 +238,7 @@ fn take_all_locks_aging_vs_register() {
             aging: true,
             ..Scenario::default()
         },
-        true,
+        FailOn::Any,
     );
 }
 
@@ -256,7 +254,7 @@ fn emm_stop_start_loses_invalidate_start() {
             registrations: 1,
             ..Scenario::default()
         },
-        false,
+        FailOn::Nothing,
     );
     assert!(
         explored.violated.contains("start_end_balanced")
@@ -275,8 +273,28 @@ fn emm_stop_start_fails_under_loom() {
             registrations: 1,
             ..Scenario::default()
         },
-        true,
+        FailOn::Property("start_end_balanced"),
     );
+}
+
+/// The seed's register links the new notifier before its `emm_start` walk, which then starts
+/// a notifier it never stopped: in every execution, with nothing racing it.
+#[test]
+fn emm_stop_start_starts_unstopped_notifier() {
+    let explored = explore::<EmmStopStart>(
+        Scenario {
+            invalidators: 0,
+            notifiers: 1,
+            registrations: 1,
+            ..Scenario::default()
+        },
+        FailOn::Nothing,
+    );
+    assert!(
+        explored.violated.contains("stop_start_paired"),
+        "{explored:?}"
+    );
+    assert_eq!(explored.violated.len(), 1, "{explored:?}");
 }
 
 /// The seed's unregister restarts only the notifiers still linked: a walk that holds the
@@ -292,7 +310,7 @@ fn emm_stop_start_unregister_leaves_walk_stopped() {
             unregister: vec![1],
             ..Scenario::default()
         },
-        false,
+        FailOn::Nothing,
     );
 }
 
@@ -307,7 +325,7 @@ fn rcu_publish_calls_after_unregister() {
             unregister: vec![1],
             ..Scenario::default()
         },
-        false,
+        FailOn::Nothing,
     );
     assert!(
         explored.violated.contains("no_callback_after_unregister"),
@@ -324,7 +342,7 @@ fn rcu_publish_loses_invalidate_start() {
             registrations: 1,
             ..Scenario::default()
         },
-        false,
+        FailOn::Nothing,
     );
     assert!(
         explored.violated.contains("no_stale_secondary"),

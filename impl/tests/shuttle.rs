@@ -7,7 +7,7 @@
 //! test prints the command that replays it (`EMM_SHUTTLE_REPLAY=FILE ...`).
 #![cfg(feature = "shuttle")]
 
-use emm::harness::{observe, Execution, Scenario};
+use emm::harness::{observe, Execution, FailOn, Scenario};
 use emm::historical::EmmStopStart;
 use emm::{Chain, TakeAllLocks};
 use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
@@ -51,13 +51,12 @@ fn config(test: &str) -> (Config, PathBuf) {
 }
 
 /// Runs `scenario` on `C` under `scheduler`; panics (after printing the replay command) on the
-/// first schedule whose execution violates a property, unless `expect_violation`, in which case
-/// violations are collected and every schedule runs.
+/// first schedule whose execution has a violation that `fail_on` selects; collects the rest.
 fn explore<C: Chain>(
     test: &str,
     scenario: &Scenario,
     scheduler: impl Scheduler + 'static,
-    expect_violation: bool,
+    fail_on: FailOn,
 ) -> Explored {
     let (config, dir) = config(test);
     let seen = Arc::new(Mutex::new(Explored::default()));
@@ -70,9 +69,7 @@ fn explore<C: Chain>(
             s.violated
                 .extend(execution.violations.iter().map(|v| v.property));
             drop(s);
-            if !expect_violation {
-                execution.assert_holds();
-            }
+            execution.judge(fail_on);
         }
     };
     if let Ok(file) = std::env::var("EMM_SHUTTLE_REPLAY") {
@@ -103,15 +100,10 @@ fn explore<C: Chain>(
 }
 
 /// Both schedulers over `scenario`, with `iterations()` schedules each.
-fn explore_both<C: Chain>(test: &str, scenario: &Scenario, expect_violation: bool) -> Explored {
+fn explore_both<C: Chain>(test: &str, scenario: &Scenario, fail_on: FailOn) -> Explored {
     let n = iterations();
-    let random = explore::<C>(test, scenario, RandomScheduler::new(n), expect_violation);
-    let pct = explore::<C>(
-        test,
-        scenario,
-        PctScheduler::new(PCT_DEPTH, n),
-        expect_violation,
-    );
+    let random = explore::<C>(test, scenario, RandomScheduler::new(n), fail_on);
+    let pct = explore::<C>(test, scenario, PctScheduler::new(PCT_DEPTH, n), fail_on);
     Explored {
         goals: random.goals.union(&pct.goals).copied().collect(),
         violated: random.violated.union(&pct.violated).copied().collect(),
@@ -141,7 +133,7 @@ fn take_all_locks_repeated_register_unregister() {
             rounds: 3,
             ..Scenario::default()
         },
-        false,
+        FailOn::Any,
     );
     assert_reached(
         &explored,
@@ -169,7 +161,7 @@ fn take_all_locks_everything_at_once() {
             rounds: 2,
             ..Scenario::default()
         },
-        false,
+        FailOn::Any,
     );
     assert_reached(
         &explored,
@@ -192,7 +184,7 @@ fn take_all_locks_three_invalidators() {
             registrations: 1,
             ..Scenario::default()
         },
-        false,
+        FailOn::Any,
     );
     assert_reached(
         &explored,
@@ -215,7 +207,7 @@ fn emm_stop_start_loses_invalidate_start() {
             registrations: 1,
             ..Scenario::default()
         },
-        true,
+        FailOn::Nothing,
     );
     assert!(
         explored.violated.contains("start_end_balanced")
@@ -236,6 +228,6 @@ fn emm_stop_start_fails_under_shuttle() {
             ..Scenario::default()
         },
         RandomScheduler::new(iterations()),
-        false,
+        FailOn::Property("start_end_balanced"),
     );
 }

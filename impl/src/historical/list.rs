@@ -183,8 +183,15 @@ impl List {
                 return e.notifier.clear_young(range);
             }
             Op::Release => e.notifier.release(),
-            Op::Stop => e.gate.stop(),
-            Op::Start => e.gate.start(),
+            Op::Stop => {
+                // Counted on entry, as the model counts the stop before it waits.
+                e.notifier.emm_stop();
+                e.gate.stop();
+            }
+            Op::Start => {
+                e.notifier.emm_start();
+                e.gate.start();
+            }
         }
         false
     }
