@@ -47,6 +47,7 @@
 //! both walks beside this one: with a second thread invalidating they cost 2.3x to 12x more,
 //! while this walk does not slow down (single-threaded the drain's counter is cheaper, by about
 //! 2.5 ns with one notifier).
+//!
 //! Registration pays instead (it waits for every open window), as in the kernel, where
 //! registration is rare and invalidation is constant.
 
