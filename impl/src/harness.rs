@@ -32,13 +32,15 @@
 
 use crate::notifier::{Notifier, Range};
 use crate::secondary::Secondary;
+use crate::space::RegistrationId;
 use crate::space::{AddressSpace, Chain, Registration, TornDown};
 use crate::sync::{self, thread, Mutex};
 use emm_proofs::{
-    evaluate, ActorId, Callback, CallbackView, Expectation, FrameId, NotifierId, NotifierSet,
-    NotifierView, Observe, Outcome, Role, Violation, WalkView, PROPERTIES,
+    evaluate, ActorId, Callback, CallbackView, Event, Expectation, FaultOutcome, FrameId,
+    NotifierId, NotifierSet, NotifierView, Observe, Op, Outcome, Role, TraceEntry, Violation,
+    WalkView, PROPERTIES,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -87,6 +89,28 @@ struct GhostState {
     goals: BTreeSet<&'static str>,
     violations: Vec<Violation>,
     checks: u64,
+    /// The steps of the execution, as the model's events, in the order they happened.
+    trace: Vec<TraceEntry>,
+    /// The notifier number of each registration.
+    #[cfg_attr(not(any(loom, feature = "trace")), allow(dead_code))]
+    ids: BTreeMap<RegistrationId, NotifierId>,
+    /// The notifier each thread is about to register.
+    will_register: Vec<(thread::ThreadId, NotifierId)>,
+    /// Actors whose thread has moved on to another actor or ended.
+    done: BTreeSet<ActorId>,
+    /// Set while a replay steps the threads one at a time.
+    stepping: Option<Stepping>,
+}
+
+/// A replay's control of the threads: each waits at its next trace point until granted.
+#[derive(Debug, Default)]
+struct Stepping {
+    /// The actor allowed past its next point.
+    granted: Option<ActorId>,
+    /// Actors waiting at a point.
+    parked: BTreeSet<ActorId>,
+    /// The replay is over: every point lets its thread through.
+    free_run: bool,
 }
 
 impl GhostState {
@@ -209,12 +233,16 @@ impl Observe for GhostState {
 /// The ghost state of one execution: the spec's observable state, updated at every step that
 /// changes it and checked after each update.
 #[derive(Debug, Default)]
-pub struct Ghost(std::sync::Mutex<GhostState>);
+pub struct Ghost {
+    state: std::sync::Mutex<GhostState>,
+    /// Signalled whenever a replay's stepping state changes.
+    stepped: std::sync::Condvar,
+}
 
 impl Ghost {
     /// Applies `f` to the ghost state, then checks every property.
     fn update(&self, f: impl FnOnce(&mut GhostState)) {
-        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock();
         if !state.closed {
             f(&mut state);
             state.check();
@@ -223,20 +251,102 @@ impl Ghost {
 
     /// Stops observing: later steps (the clean-up after an execution) are not checked.
     fn close(&self) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.lock().closed = true;
     }
 
     fn read<R>(&self, f: impl FnOnce(&GhostState) -> R) -> R {
-        f(&self.0.lock().unwrap_or_else(|p| p.into_inner()))
+        f(&self.lock())
     }
 
-    /// Binds the calling thread to `actor` (replacing an earlier binding of it).
+    fn lock(&self) -> std::sync::MutexGuard<'_, GhostState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Binds the calling thread to `actor` (replacing an earlier binding of it, whose actor is
+    /// then done).
     pub fn bind(&self, actor: ActorId) {
+        self.unbind();
         let me = sync::current_thread();
-        self.update(|s| {
-            s.actors.retain(|(id, _)| *id != me);
-            s.actors.push((me, actor));
-        });
+        self.update(|s| s.actors.push((me, actor)));
+    }
+
+    /// The calling thread's actor is done.
+    fn unbind(&self) {
+        let me = sync::current_thread();
+        let mut s = self.lock();
+        if let Some(i) = s.actors.iter().position(|(id, _)| *id == me) {
+            let (_, actor) = s.actors.remove(i);
+            s.done.insert(actor);
+        }
+        drop(s);
+        self.stepped.notify_all();
+    }
+
+    /// Records `events` as steps of the calling thread's actor (none for the unbound thread
+    /// that sets the scenario up and cleans up after it).
+    fn record(&self, events: &[Event]) {
+        let mut s = self.lock();
+        if s.closed {
+            return;
+        }
+        if let Some(actor) = s.bound_actor() {
+            s.trace
+                .extend(events.iter().map(|&event| TraceEntry { actor, event }));
+        }
+        drop(s);
+        self.stepped.notify_all();
+    }
+
+    /// A trace point (see [`crate::trace`]): during a replay, waits until the calling thread's
+    /// actor is granted its next step.
+    fn point(&self) {
+        let mut s = self.lock();
+        let Some(actor) = s.bound_actor() else {
+            return;
+        };
+        loop {
+            let Some(stepping) = s.stepping.as_mut() else {
+                return;
+            };
+            if stepping.free_run {
+                return;
+            }
+            if stepping.granted == Some(actor) {
+                stepping.granted = None;
+                stepping.parked.remove(&actor);
+                drop(s);
+                self.stepped.notify_all();
+                return;
+            }
+            stepping.parked.insert(actor);
+            self.stepped.notify_all();
+            s = self.stepped.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The calling thread is about to register notifier `n`.
+    fn will_register(&self, n: NotifierId) {
+        let me = sync::current_thread();
+        let mut s = self.lock();
+        s.will_register.retain(|(id, _)| *id != me);
+        s.will_register.push((me, n));
+    }
+
+    /// The calling thread's registration got `id`.
+    #[cfg_attr(not(any(loom, feature = "trace")), allow(dead_code))]
+    fn registering(&self, id: RegistrationId) {
+        let me = sync::current_thread();
+        let mut s = self.lock();
+        if let Some(i) = s.will_register.iter().position(|(t, _)| *t == me) {
+            let (_, n) = s.will_register.remove(i);
+            s.ids.insert(id, n);
+        }
+    }
+
+    /// The notifier number of registration `id`.
+    #[cfg_attr(not(any(loom, feature = "trace")), allow(dead_code))]
+    fn node(&self, id: RegistrationId) -> NotifierId {
+        self.lock().ids.get(&id).copied().unwrap_or(usize::MAX)
     }
 
     fn add_notifier(&self, registered: bool, mirror: Option<FrameId>) -> NotifierId {
@@ -343,9 +453,30 @@ impl Ghost {
     }
 }
 
+#[cfg(any(loom, feature = "trace"))]
+impl crate::trace::Tracer for Ghost {
+    fn point(&self) {
+        Ghost::point(self);
+    }
+
+    fn record(&self, events: &[Event]) {
+        Ghost::record(self, events);
+    }
+
+    fn node(&self, id: RegistrationId) -> NotifierId {
+        Ghost::node(self, id)
+    }
+
+    fn registering(&self, id: RegistrationId) {
+        Ghost::registering(self, id);
+    }
+}
+
 /// A primary page table of one page ([`PAGE`]). Zapping it maps a fresh frame (as a
 /// copy-on-write or a migration does); frames are numbered from 0 and never reused, and
 /// freeing one only marks it in the ghost, so a stale mirror is detected, not crashed on.
+///
+/// Each operation is a step of the model and records its event under the page table's lock.
 #[derive(Debug)]
 pub struct PageTable {
     pte: Mutex<Pte>,
@@ -371,14 +502,18 @@ impl PageTable {
         }
     }
 
-    /// Reads the PTE.
+    /// Reads the PTE (a fault's read).
     pub fn read(&self) -> Option<FrameId> {
-        self.pte.lock().frame
+        self.ghost.point();
+        let pte = self.pte.lock();
+        self.ghost.record(&[Event::ReadPte { frame: pte.frame }]);
+        pte.frame
     }
 
-    /// Replaces the mapped frame by a fresh one; returns the old frame, to be freed once the
-    /// invalidation around the zap has ended.
-    pub fn zap(&self) -> Option<FrameId> {
+    /// Replaces the mapped frame by a fresh one for the invalidation at nesting `level`;
+    /// returns the old frame, to be freed once the invalidation around the zap has ended.
+    pub fn zap(&self, level: u8) -> Option<FrameId> {
+        self.ghost.point();
         let mut pte = self.pte.lock();
         let old = pte.frame;
         if old.is_some() {
@@ -386,18 +521,26 @@ impl PageTable {
             pte.next_frame += 1;
             self.ghost.update(|s| s.freed.push(false));
         }
+        self.ghost.record(&[Event::Zap {
+            level,
+            frame: pte.frame,
+        }]);
         old
     }
 
-    /// Frees a frame that [`zap`](PageTable::zap) returned.
-    pub fn free(&self, frame: Option<FrameId>) {
+    /// Frees a frame that [`zap`](PageTable::zap) at `level` returned.
+    pub fn free(&self, level: u8, frame: Option<FrameId>) {
+        self.ghost.point();
+        let _pte = self.pte.lock();
         if let Some(f) = frame {
             self.ghost.update(|s| s.freed[f] = true);
         }
+        self.ghost.record(&[Event::Free { level, frame }]);
     }
 
     /// Teardown's `unmap_vmas()` and free: clears the PTE and frees its frame.
     pub fn free_all(&self) {
+        self.ghost.point();
         let mut pte = self.pte.lock();
         let frame = pte.frame.take();
         self.ghost.update(|s| {
@@ -406,16 +549,38 @@ impl PageTable {
             }
             s.teardown_freed = true;
         });
+        self.ghost.record(&[Event::FreeFrames]);
     }
 }
 
 /// A secondary MMU that follows the contract: its mirror of [`PAGE`] lives in a
 /// [`Secondary`], dropped on `invalidate_start` and `release` (after which it never installs
 /// again), installed by [`fault`](TestDriver::fault) with the collision check.
+///
+/// Each callback records its delivery under the driver's lock, where it takes effect.
 pub struct TestDriver {
     index: NotifierId,
     tlb: Secondary<Option<FrameId>>,
     ghost: Arc<Ghost>,
+    /// Under a protocol that stops notifiers: whether this one is stopped (between `emm_stop`
+    /// and `emm_start`, the seed's driver must not install mappings).
+    stop: Option<StopGate>,
+}
+
+/// A driver's `emm_stop` state, which its fault's install waits on.
+#[derive(Debug)]
+struct StopGate {
+    stopped: Mutex<bool>,
+    started: sync::Condvar,
+}
+
+impl StopGate {
+    fn new() -> StopGate {
+        StopGate {
+            stopped: Mutex::new(false),
+            started: sync::Condvar::new(),
+        }
+    }
 }
 
 impl fmt::Debug for TestDriver {
@@ -427,13 +592,19 @@ impl fmt::Debug for TestDriver {
 }
 
 impl TestDriver {
-    /// A driver known to the ghost as notifier `index`, mirroring `mirror` from the start.
-    fn new(ghost: &Arc<Ghost>, registered: bool, mirror: Option<FrameId>) -> Arc<TestDriver> {
+    /// A driver of a protocol `C` notifier, known to the ghost as notifier `index`, mirroring
+    /// `mirror` from the start.
+    fn new<C: Chain>(
+        ghost: &Arc<Ghost>,
+        registered: bool,
+        mirror: Option<FrameId>,
+    ) -> Arc<TestDriver> {
         let index = ghost.add_notifier(registered, mirror);
         Arc::new(TestDriver {
             index,
             tlb: Secondary::new(mirror),
             ghost: Arc::clone(ghost),
+            stop: C::STOPS_NOTIFIERS.then(StopGate::new),
         })
     }
 
@@ -444,16 +615,49 @@ impl TestDriver {
 
     /// The fault path: snapshot, read the PTE, lock, retry check, install. Gives up (installs
     /// nothing) after a few collisions; returns whether it installed a mapping.
+    ///
+    /// The snapshot is taken under the driver's lock and only while no invalidation is open:
+    /// one taken during an invalidation could only end in a retry, so the driver waits
+    /// instead, as the model's fault does (and as KVM's `mmu_invalidate_retry_gfn_unsafe()`
+    /// pre-check lets it).
     pub fn fault(&self, page_table: &PageTable) -> bool {
         for _ in 0..FAULT_ATTEMPTS {
-            let s = self.tlb.read_begin();
+            self.ghost.point();
+            let s = {
+                let mirror = self.tlb.lock();
+                if mirror.is_released() {
+                    // The address space is going away: its frames may already be freed.
+                    self.ghost.record(&[Event::Snapshot { released: true }]);
+                    return false;
+                }
+                if mirror.in_progress() > 0 {
+                    drop(mirror);
+                    thread::yield_now();
+                    continue;
+                }
+                let s = self.tlb.read_begin();
+                self.ghost.record(&[Event::Snapshot { released: false }]);
+                s
+            };
             let pte = page_table.read();
+            self.ghost.point();
+            // A stopped driver installs nothing until emm_start: the install waits, holding
+            // the stop state so that no emm_stop comes between the wait and the install.
+            let _running = self.stop.as_ref().map(|gate| {
+                gate.started
+                    .wait_while(gate.stopped.lock(), |stopped| *stopped)
+            });
             let mut mirror = self.tlb.lock();
             if mirror.is_released() {
-                // The address space is going away: its frames may already be freed.
+                self.ghost.record(&[Event::CheckInstall {
+                    outcome: FaultOutcome::Released,
+                }]);
                 return false;
             }
             if mirror.read_retry(s) {
+                self.ghost.record(&[Event::CheckInstall {
+                    outcome: FaultOutcome::Retry,
+                }]);
                 drop(mirror);
                 thread::yield_now();
                 continue;
@@ -461,17 +665,23 @@ impl TestDriver {
             *mirror = pte;
             self.ghost
                 .driver_changed(self.index, mirror.in_progress(), *mirror, true);
+            self.ghost.record(&[Event::CheckInstall {
+                outcome: FaultOutcome::Installed(pte),
+            }]);
             return pte.is_some();
         }
         false
     }
 
-    /// What an owner does before it unregisters: stop the device, drop the mirror.
+    /// What an owner does before it unregisters, when the protocol sends no `release` on
+    /// unregister: stop the device, drop the mirror.
     pub fn drop_mirror(&self) {
+        self.ghost.point();
         let mut mirror = self.tlb.lock();
         *mirror = None;
         self.ghost
             .driver_changed(self.index, mirror.in_progress(), None, false);
+        self.ghost.record(&[Event::Step(Op::DropMirror)]);
     }
 
     /// The driver's open invalidations.
@@ -479,58 +689,83 @@ impl TestDriver {
         self.tlb.lock().in_progress()
     }
 
-    fn callback(&self, callback: Callback, body: impl FnOnce()) {
+    /// Runs a callback's `body`, which records the delivery where the callback takes effect.
+    fn callback(&self, callback: Callback, body: impl FnOnce(Event)) {
         self.ghost.callback_enter(self.index, callback);
-        body();
+        body(Event::Deliver {
+            callback,
+            notifier: self.index,
+        });
         self.ghost.callback_exit(self.index, callback);
+    }
+
+    fn by_fault(&self) -> bool {
+        self.ghost
+            .read(|s| s.notifiers[self.index].installed_by_fault)
     }
 }
 
 impl Notifier for TestDriver {
     fn invalidate_start(&self, range: Range) {
-        self.callback(Callback::InvalidateStart, || {
+        self.callback(Callback::InvalidateStart, |delivered| {
             let mut mirror = self.tlb.invalidate_start();
             if range.overlaps(&PAGE) {
                 *mirror = None;
             }
-            let by_fault = self
-                .ghost
-                .read(|s| s.notifiers[self.index].installed_by_fault);
+            let by_fault = self.by_fault();
             self.ghost
                 .driver_changed(self.index, mirror.in_progress(), *mirror, by_fault);
+            self.ghost.record(&[delivered]);
         });
     }
 
     fn invalidate_end(&self, _range: Range) {
-        self.callback(Callback::InvalidateEnd, || {
+        self.callback(Callback::InvalidateEnd, |delivered| {
             let mirror = self.tlb.invalidate_end();
-            let by_fault = self
-                .ghost
-                .read(|s| s.notifiers[self.index].installed_by_fault);
+            let by_fault = self.by_fault();
             self.ghost
                 .driver_changed(self.index, mirror.in_progress(), *mirror, by_fault);
+            self.ghost.record(&[delivered]);
         });
     }
 
     fn clear_young(&self, _range: Range) -> bool {
-        self.callback(Callback::ClearYoung, || ());
+        self.callback(Callback::ClearYoung, |delivered| {
+            self.ghost.record(&[delivered])
+        });
         false
     }
 
     fn emm_stop(&self) {
-        self.callback(Callback::Stop, || ());
+        self.callback(Callback::Stop, |delivered| {
+            let _stopped = self.stop.as_ref().map(|gate| {
+                let mut stopped = gate.stopped.lock();
+                *stopped = true;
+                stopped
+            });
+            self.ghost.record(&[delivered]);
+        });
     }
 
     fn emm_start(&self) {
-        self.callback(Callback::Start, || ());
+        self.callback(Callback::Start, |delivered| {
+            let _started = self.stop.as_ref().map(|gate| {
+                let mut stopped = gate.stopped.lock();
+                *stopped = false;
+                gate.started.notify_all();
+                stopped
+            });
+            self.ghost.record(&[delivered]);
+        });
     }
 
     fn release(&self) {
-        self.callback(Callback::Release, || {
+        self.callback(Callback::Release, |delivered| {
             let mut mirror = self.tlb.release();
             *mirror = None;
             self.ghost
                 .driver_changed(self.index, mirror.in_progress(), None, false);
+            self.ghost.record(&[delivered]);
         });
     }
 }
@@ -542,18 +777,23 @@ pub struct Scenario {
     pub invalidators: usize,
     /// Each invalidation nests a second one (with its own zap and free) inside it.
     pub nested: bool,
-    /// Notifiers registered before the threads start; their drivers mirror frame 0.
+    /// Notifiers registered before the threads start; their drivers mirror frame 0. The
+    /// chain is `n0 -> n1 -> ...`, as in the model.
     pub notifiers: usize,
-    /// Threads that register a new notifier, whose driver then faults [`PAGE`] in.
+    /// Threads that register a new notifier, whose driver then faults [`PAGE`] in. Registrar
+    /// `i`'s (first) notifier is number `notifiers + i`.
     pub registrations: usize,
     /// Threads that unregister one of the initial notifiers each: the numbers here.
     pub unregister: Vec<NotifierId>,
-    /// A teardown thread: `teardown()`, then the frames are freed.
+    /// A teardown thread: `teardown()`, then the frames are freed. It starts once every
+    /// registration has returned (in the kernel, `register` holds a reference that keeps
+    /// `exit_mmap` away).
     pub teardown: bool,
     /// An aging thread: one `clear_young` walk.
     pub aging: bool,
     /// How many times each registrar registers, faults and unregisters its notifier (the
-    /// last registration stays); 1 is the model's registrar.
+    /// last registration stays); 1 is the model's registrar, and the only count whose traces
+    /// the model can check.
     pub rounds: usize,
 }
 
@@ -592,7 +832,14 @@ pub struct Execution {
     pub violations: Vec<Violation>,
     /// How many times every property was checked.
     pub checks: u64,
+    /// Every step the actors took, as the model's events (complete only when the protocol
+    /// records its own steps too: with the `trace` feature, and under loom and shuttle; see
+    /// [`TRACED`]).
+    pub trace: Vec<TraceEntry>,
 }
+
+/// Whether this build records the protocols' steps, so that [`Execution::trace`] is complete.
+pub const TRACED: bool = cfg!(any(loom, feature = "trace"));
 
 /// Which violations fail an exploration (see [`Execution::judge`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -637,34 +884,86 @@ fn spawn(
     thread::spawn(move || {
         ghost.bind(actor);
         body();
+        ghost.unbind();
     })
 }
 
-/// Runs one execution of `scenario` on protocol `C`, with the backend of this build, checking
-/// every safety property at every observable step, and panics naming every property that broke
-/// (see [`Execution::assert_holds`]). [`observe`] returns the violations instead.
-pub fn run<C: Chain>(scenario: &Scenario) -> Execution {
-    let execution = observe::<C>(scenario);
-    execution.assert_holds();
-    execution
+/// The address space of an execution: recording its protocol's steps into the ghost where
+/// the build traces.
+fn address_space<C: Chain>(ghost: &Arc<Ghost>) -> Arc<AddressSpace<C>> {
+    #[cfg(any(loom, feature = "trace"))]
+    return AddressSpace::with_tracer(Arc::clone(ghost) as Arc<dyn crate::trace::Tracer>);
+    #[cfg(not(any(loom, feature = "trace")))]
+    {
+        let _ = ghost;
+        AddressSpace::new()
+    }
 }
 
-/// Runs one execution of `scenario` on protocol `C` like [`run`], and returns what it showed
-/// without judging it.
-pub fn observe<C: Chain>(scenario: &Scenario) -> Execution {
-    let ghost = Arc::new(Ghost::default());
-    let page_table = Arc::new(PageTable::new(Arc::clone(&ghost)));
-    let mm: Arc<AddressSpace<C>> = AddressSpace::new();
-    let initial: Vec<(Arc<TestDriver>, Option<Registration<C>>)> = (0..scenario.notifiers)
-        .map(|_| {
-            let driver = TestDriver::new(&ghost, true, Some(0));
-            let registration = mm
-                .register(Arc::clone(&driver) as Arc<dyn Notifier>)
-                .expect("a fresh address space accepts registrations");
-            (driver, Some(registration))
-        })
+/// `notifiers` drivers mirroring frame 0, registered so that the chain reads `n0 -> n1 ->
+/// ...` (each registration goes to the head, so the last is registered first).
+fn register_initial<C: Chain>(
+    ghost: &Arc<Ghost>,
+    mm: &Arc<AddressSpace<C>>,
+    notifiers: usize,
+) -> Vec<(Arc<TestDriver>, Option<Registration<C>>)> {
+    let drivers: Vec<Arc<TestDriver>> = (0..notifiers)
+        .map(|_| TestDriver::new::<C>(ghost, true, Some(0)))
         .collect();
-    let mut initial = initial;
+    let mut registrations: Vec<Option<Registration<C>>> = Vec::new();
+    for driver in drivers.iter().rev() {
+        ghost.will_register(driver.index());
+        let registration = mm
+            .register(Arc::clone(driver) as Arc<dyn Notifier>)
+            .expect("a fresh address space accepts registrations");
+        registrations.push(Some(registration));
+    }
+    registrations.reverse();
+    drivers.into_iter().zip(registrations).collect()
+}
+
+/// A count of registrations still under way, which teardown waits to reach zero.
+#[derive(Debug)]
+struct Registering {
+    left: Mutex<usize>,
+    done: sync::Condvar,
+}
+
+impl Registering {
+    fn finish_one(&self) {
+        *self.left.lock() -= 1;
+        self.done.notify_all();
+    }
+
+    fn wait_all(&self) {
+        drop(self.done.wait_while(self.left.lock(), |left| *left > 0));
+    }
+}
+
+/// The threads of one execution, running.
+struct Launched<C: Chain> {
+    ghost: Arc<Ghost>,
+    threads: Vec<thread::JoinHandle<()>>,
+    initial: Vec<(Arc<TestDriver>, Option<Registration<C>>)>,
+    kept: Arc<std::sync::Mutex<Vec<Registration<C>>>>,
+}
+
+/// Sets `scenario` up on protocol `C` and starts its threads.
+fn launch<C: Chain>(scenario: &Scenario, ghost: Arc<Ghost>) -> Launched<C> {
+    let page_table = Arc::new(PageTable::new(Arc::clone(&ghost)));
+    let mm: Arc<AddressSpace<C>> = address_space(&ghost);
+    let mut initial = register_initial(&ghost, &mm, scenario.notifiers);
+    // Registrar i's first notifier is number notifiers + i, as in the model.
+    let first: Vec<Arc<TestDriver>> = (0..scenario.registrations)
+        .map(|_| TestDriver::new::<C>(&ghost, false, None))
+        .collect();
+    // Teardown waits for the registrations only where both run (a lock more to explore).
+    let registering = (scenario.teardown && scenario.registrations > 0).then(|| {
+        Arc::new(Registering {
+            left: Mutex::new(scenario.registrations),
+            done: sync::Condvar::new(),
+        })
+    });
     // The registrations that the scenario's threads leave in place, dropped (unregistered)
     // after the execution has been checked.
     let kept: Arc<std::sync::Mutex<Vec<Registration<C>>>> = Arc::default();
@@ -681,27 +980,43 @@ pub fn observe<C: Chain>(scenario: &Scenario) -> Execution {
             invalidate(&mm, &pt, &g, nested)
         }));
     }
-    for i in 0..scenario.registrations {
+    for (i, driver) in first.into_iter().enumerate() {
         let (mm, pt, g) = (Arc::clone(&mm), Arc::clone(&page_table), Arc::clone(&ghost));
         let kept = Arc::clone(&kept);
+        let registering = registering.clone();
         let rounds = scenario.rounds.max(1);
         let actor = ActorId {
             role: Role::Reg,
             index: i,
         };
         threads.push(spawn(&ghost, actor, move || {
+            let mut driver = driver;
             for round in 0..rounds {
-                let driver = TestDriver::new(&g, false, None);
-                g.update(|s| s.registering += 1);
-                let registration = mm.register(Arc::clone(&driver) as Arc<dyn Notifier>);
+                if round > 0 {
+                    g.bind(actor);
+                    driver = TestDriver::new::<C>(&g, false, None);
+                }
                 let n = driver.index();
+                g.update(|s| s.registering += 1);
+                g.will_register(n);
+                let registration = mm.register(Arc::clone(&driver) as Arc<dyn Notifier>);
                 g.update(|s| {
                     s.registering -= 1;
                     s.notifiers[n].registered = registration.is_ok();
                 });
+                if round == 0 {
+                    if let Some(registering) = &registering {
+                        registering.finish_one();
+                    }
+                }
                 let Ok(registration) = registration else {
                     return;
                 };
+                // The register returned: the thread now acts as the new notifier's driver.
+                g.bind(ActorId {
+                    role: Role::Drv,
+                    index: n,
+                });
                 driver.fault(&pt);
                 if round + 1 < rounds {
                     unregister(&g, &driver, registration);
@@ -735,7 +1050,12 @@ pub fn observe<C: Chain>(scenario: &Scenario) -> Execution {
             role: Role::Teardown,
             index: 0,
         };
-        threads.push(spawn(&ghost, actor, move || teardown(&mm, &pt, &g)));
+        threads.push(spawn(&ghost, actor, move || {
+            if let Some(registering) = registering {
+                registering.wait_all();
+            }
+            teardown(&mm, &pt, &g)
+        }));
     }
     if scenario.aging {
         let (mm, g) = (Arc::clone(&mm), Arc::clone(&ghost));
@@ -745,27 +1065,59 @@ pub fn observe<C: Chain>(scenario: &Scenario) -> Execution {
         };
         threads.push(spawn(&ghost, actor, move || age(&mm, &g)));
     }
-    for t in threads {
+    Launched {
+        ghost,
+        threads,
+        initial,
+        kept,
+    }
+}
+
+impl<C: Chain> Launched<C> {
+    /// What the execution showed so far; observing stops (the clean-up after an execution is
+    /// not part of it).
+    fn conclude(self) -> Execution {
+        let ghost = self.ghost;
+        ghost.update(|s| s.finished = true);
+        let execution = ghost.read(|s| Execution {
+            goals: s.goals.clone(),
+            violations: s.violations.clone(),
+            checks: s.checks,
+            trace: s.trace.clone(),
+        });
+        ghost.close();
+        drop(self.kept);
+        drop(self.initial);
+        execution
+    }
+}
+
+/// Runs one execution of `scenario` on protocol `C`, with the backend of this build, checking
+/// every safety property at every observable step, and panics naming every property that broke
+/// (see [`Execution::assert_holds`]). [`observe`] returns the violations instead.
+pub fn run<C: Chain>(scenario: &Scenario) -> Execution {
+    let execution = observe::<C>(scenario);
+    execution.assert_holds();
+    execution
+}
+
+/// Runs one execution of `scenario` on protocol `C` like [`run`], and returns what it showed
+/// without judging it.
+pub fn observe<C: Chain>(scenario: &Scenario) -> Execution {
+    let mut launched = launch::<C>(scenario, Arc::new(Ghost::default()));
+    for t in std::mem::take(&mut launched.threads) {
         if let Err(panic) = t.join() {
             std::panic::resume_unwind(panic);
         }
     }
-    ghost.update(|s| s.finished = true);
-    let execution = ghost.read(|s| Execution {
-        goals: s.goals.clone(),
-        violations: s.violations.clone(),
-        checks: s.checks,
-    });
-    // Cleaning up is not part of the execution under check.
-    ghost.close();
-    drop(kept);
-    drop(initial);
-    execution
+    launched.conclude()
 }
 
 fn unregister<C: Chain>(ghost: &Ghost, driver: &TestDriver, registration: Registration<C>) {
     let n = driver.index();
-    driver.drop_mirror();
+    if !C::RELEASES_ON_UNREGISTER {
+        driver.drop_mirror();
+    }
     ghost.update(|s| {
         s.unregistering += 1;
         s.notifiers[n].unregistering = true;
@@ -808,18 +1160,18 @@ fn invalidate<C: Chain>(mm: &AddressSpace<C>, pt: &PageTable, ghost: &Ghost, nes
         ghost.walk_begin(Callback::InvalidateStart);
         let inner = outer.nest(PAGE);
         ghost.walk_end();
-        let old = pt.zap();
+        let old = pt.zap(1);
         ghost.walk_begin(Callback::InvalidateEnd);
         inner.end();
         ghost.walk_end();
-        pt.free(old);
+        pt.free(1, old);
     }
-    let old = pt.zap();
+    let old = pt.zap(0);
     ghost.walk_begin(Callback::InvalidateEnd);
     outer.end();
     ghost.walk_end();
     ghost.update(|s| s.invalidating -= 1);
-    pt.free(old);
+    pt.free(0, old);
 }
 
 /// The scenario's operations one at a time, on the calling thread: the implementation side of
@@ -849,17 +1201,12 @@ impl<C: Chain> Sequential<C> {
     pub fn new(notifiers: usize, registrations: usize, nested: bool) -> Sequential<C> {
         let ghost = Arc::new(Ghost::default());
         let page_table = PageTable::new(Arc::clone(&ghost));
-        let mm: Arc<AddressSpace<C>> = AddressSpace::new();
-        let mut drivers = Vec::new();
-        let mut registrations_held = Vec::new();
-        for n in 0..notifiers + registrations {
-            let initial = n < notifiers;
-            let driver = TestDriver::new(&ghost, initial, initial.then_some(0));
-            registrations_held.push(initial.then(|| {
-                mm.register(Arc::clone(&driver) as Arc<dyn Notifier>)
-                    .expect("a fresh address space accepts registrations")
-            }));
-            drivers.push(driver);
+        let mm: Arc<AddressSpace<C>> = address_space(&ghost);
+        let (mut drivers, mut registrations_held): (Vec<_>, Vec<_>) =
+            register_initial(&ghost, &mm, notifiers).into_iter().unzip();
+        for _ in 0..registrations {
+            drivers.push(TestDriver::new::<C>(&ghost, false, None));
+            registrations_held.push(None);
         }
         Sequential {
             ghost,
@@ -884,6 +1231,7 @@ impl<C: Chain> Sequential<C> {
     /// Registers notifier `n` (one of the registrars' drivers).
     pub fn register(&mut self, n: NotifierId) -> Result<(), TornDown> {
         self.act(Role::Reg, n);
+        self.ghost.will_register(n);
         let registration = self
             .mm
             .register(Arc::clone(&self.drivers[n]) as Arc<dyn Notifier>)?;
@@ -935,5 +1283,228 @@ impl<C: Chain> Sequential<C> {
     /// The violations seen so far.
     pub fn violations(&self) -> Vec<Violation> {
         self.ghost.read(|s| s.violations.clone())
+    }
+}
+
+/// Why the implementation did not take a step of a replayed trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The actor's thread did not reach its next step, or started it and did not finish it,
+    /// within the replay's patience: it waits (for a lock, a grace period, a stopped
+    /// notifier) on another actor.
+    Blocked,
+    /// The actor's thread took its turn, found its step could not be taken yet (a fault
+    /// while an invalidation is open) and waits to try again.
+    NotEnabled,
+    /// The actor has finished in the implementation.
+    Finished,
+    /// The actor took a different step (only reported when the trace is of the same
+    /// protocol).
+    Different(Event),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Blocked => f.write_str("blocked: the thread waits on another actor"),
+            Refusal::NotEnabled => f.write_str("not enabled: the thread checked and waits"),
+            Refusal::Finished => f.write_str("finished: the actor has no steps left"),
+            Refusal::Different(e) => write!(f, "a different step: {e}"),
+        }
+    }
+}
+
+/// One step of a model trace to replay: the actor, and the event the model's step records
+/// (compared with the implementation's when the protocols are the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplayStep {
+    /// Who steps.
+    pub actor: ActorId,
+    /// What the model's step records; `None` to follow the schedule without comparing.
+    pub expect: Option<Event>,
+}
+
+/// What a replay did.
+#[derive(Clone, Debug)]
+pub struct Replayed {
+    /// The implementation's event for each step taken, in the trace's order.
+    pub taken: Vec<Event>,
+    /// The step the implementation refused (its index in the trace) and why; `None` if every
+    /// step was taken.
+    pub refused: Option<(usize, Refusal)>,
+    /// The properties the implementation broke while it followed the trace.
+    pub violated_in_replay: Vec<Violation>,
+    /// The execution, once every thread was let run to its end after the replay.
+    pub execution: Execution,
+    /// Whether every thread ended after the replay (within the patience); a deadlocked thread
+    /// is left behind.
+    pub completed: bool,
+}
+
+/// Events recorded and not yet matched to a step of the replayed trace, per actor.
+#[cfg(all(feature = "trace", not(loom), not(feature = "shuttle")))]
+type Pending = BTreeMap<ActorId, std::collections::VecDeque<Event>>;
+
+/// The replay's side of the stepping: it grants steps and sorts the recorded events.
+#[cfg(all(feature = "trace", not(loom), not(feature = "shuttle")))]
+struct Controller {
+    ghost: Arc<Ghost>,
+    pending: Pending,
+    /// How many entries of the ghost's trace have been moved to `pending`.
+    distributed: usize,
+    patience: std::time::Duration,
+}
+
+#[cfg(all(feature = "trace", not(loom), not(feature = "shuttle")))]
+impl Controller {
+    /// Waits (up to the patience) until `ready` holds, moving newly recorded events into
+    /// `pending` first; returns whether it held.
+    fn wait_for(&mut self, ready: impl Fn(&GhostState, &Pending) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + self.patience;
+        let mut s = self.ghost.lock();
+        loop {
+            for entry in &s.trace[self.distributed..] {
+                self.pending
+                    .entry(entry.actor)
+                    .or_default()
+                    .push_back(entry.event);
+            }
+            self.distributed = s.trace.len();
+            if ready(&s, &self.pending) {
+                return true;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            s = self
+                .ghost
+                .stepped
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn next_event(&mut self, actor: ActorId) -> Option<Event> {
+        self.pending.get_mut(&actor)?.pop_front()
+    }
+
+    fn done(&self, actor: ActorId) -> bool {
+        self.ghost.lock().done.contains(&actor)
+    }
+
+    /// Has `actor` take its next step: the event it recorded, or why it took none.
+    fn step(&mut self, actor: ActorId) -> Result<Event, Refusal> {
+        // An event the implementation recorded with an earlier one (a merged step) is this
+        // step's.
+        self.wait_for(|_, _| true);
+        if let Some(event) = self.next_event(actor) {
+            return Ok(event);
+        }
+        let has_event = |p: &Pending| p.get(&actor).is_some_and(|q| !q.is_empty());
+        let parked = |s: &GhostState| {
+            s.stepping
+                .as_ref()
+                .is_some_and(|st| st.granted.is_none() && st.parked.contains(&actor))
+        };
+        // Wait for the actor to stand at its next point ...
+        let at_point = self.wait_for(|s, p| has_event(p) || s.done.contains(&actor) || parked(s));
+        if let Some(event) = self.next_event(actor) {
+            return Ok(event);
+        }
+        if self.done(actor) {
+            return Err(Refusal::Finished);
+        }
+        if !at_point {
+            return Err(Refusal::Blocked);
+        }
+        // ... then let it take one step, and see what it recorded.
+        if let Some(st) = self.ghost.lock().stepping.as_mut() {
+            st.granted = Some(actor);
+        }
+        self.ghost.stepped.notify_all();
+        let moved = self.wait_for(|s, p| has_event(p) || s.done.contains(&actor) || parked(s));
+        match self.next_event(actor) {
+            Some(event) => Ok(event),
+            None if self.done(actor) => Err(Refusal::Finished),
+            None if moved => Err(Refusal::NotEnabled),
+            None => Err(Refusal::Blocked),
+        }
+    }
+}
+
+/// Replays `steps` on protocol `C`, running `scenario`'s actors as real threads that stop at
+/// every trace point and are released one step at a time, in the trace's order. Stops at the
+/// first step the implementation refuses (see [`Refusal`]), waiting at most `patience` for a
+/// thread; then lets every thread run to its end and returns what happened.
+#[cfg(all(feature = "trace", not(loom), not(feature = "shuttle")))]
+pub fn replay<C: Chain>(
+    scenario: &Scenario,
+    steps: &[ReplayStep],
+    patience: std::time::Duration,
+) -> Replayed {
+    let ghost = Arc::new(Ghost::default());
+    ghost.lock().stepping = Some(Stepping::default());
+    let mut launched = launch::<C>(scenario, Arc::clone(&ghost));
+    let mut controller = Controller {
+        ghost: Arc::clone(&ghost),
+        pending: Pending::new(),
+        distributed: 0,
+        patience,
+    };
+    let mut taken = Vec::new();
+    let mut refused = None;
+    for (k, step) in steps.iter().enumerate() {
+        match controller.step(step.actor) {
+            Ok(event) if step.expect.is_some_and(|e| e != event) => {
+                refused = Some((k, Refusal::Different(event)));
+                break;
+            }
+            Ok(event) => taken.push(event),
+            Err(refusal) => {
+                refused = Some((k, refusal));
+                break;
+            }
+        }
+    }
+
+    let violated_in_replay = ghost.read(|s| s.violations.clone());
+    // Let every thread run to its end, and wait (a while) for them.
+    if let Some(st) = ghost.lock().stepping.as_mut() {
+        st.free_run = true;
+    }
+    ghost.stepped.notify_all();
+    let deadline = std::time::Instant::now() + patience.max(std::time::Duration::from_secs(1)) * 4;
+    while launched.threads.iter().any(|t| !t.is_finished()) && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let completed = launched.threads.iter().all(|t| t.is_finished());
+    let execution = if completed {
+        for t in std::mem::take(&mut launched.threads) {
+            if let Err(panic) = t.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        launched.conclude()
+    } else {
+        // A deadlocked thread cannot be joined: leave the threads and what they hold.
+        let execution = ghost.read(|s| Execution {
+            goals: s.goals.clone(),
+            violations: s.violations.clone(),
+            checks: s.checks,
+            trace: s.trace.clone(),
+        });
+        ghost.close();
+        std::mem::forget(launched);
+        execution
+    };
+    Replayed {
+        taken,
+        refused,
+        violated_in_replay,
+        execution,
+        completed,
     }
 }

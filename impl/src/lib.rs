@@ -70,8 +70,33 @@
 //!
 //! [`sync`] is the only module that names std, loom (`RUSTFLAGS="--cfg loom"`) or shuttle
 //! (`--features shuttle`); the crate has no `unsafe`.
+//!
+//! # Tracing
+//!
+//! With the `trace` feature (and always under loom and shuttle), an address space made by
+//! [`AddressSpace::with_tracer`] records each step its protocol takes as the model's trace
+//! event, for [`trace`]'s users: the trace validation of the loom and shuttle suites, and the
+//! replay of the model's counterexamples on this code (`emm-check replay --on-impl`). Without
+//! the feature the recording points compile to nothing.
 
 #![forbid(unsafe_code)]
+
+/// Runs `$body` with the tracer of `$hook` (an `Option` of one) when tracing is compiled in
+/// and a tracer is installed; compiles to nothing (the arguments are not even evaluated)
+/// otherwise.
+#[cfg(any(loom, feature = "trace"))]
+macro_rules! traced {
+    ($hook:expr, |$t:ident| $body:expr) => {
+        if let Some($t) = &$hook {
+            $body;
+        }
+    };
+}
+
+#[cfg(not(any(loom, feature = "trace")))]
+macro_rules! traced {
+    ($hook:expr, |$t:ident| $body:expr) => {};
+}
 
 pub mod harness;
 pub mod historical;
@@ -80,6 +105,8 @@ mod secondary;
 mod space;
 pub mod sync;
 mod take_all_locks;
+#[cfg(any(loom, feature = "trace"))]
+pub mod trace;
 
 pub use notifier::{Notifier, Range};
 pub use secondary::{ReadSeq, Secondary, SecondaryGuard};

@@ -42,6 +42,18 @@ pub trait Chain: Send + Sync + Sized + 'static {
     /// An empty chain.
     fn new() -> Self;
 
+    /// An empty chain that records its steps with `tracer` (see [`crate::trace`]).
+    #[cfg(any(loom, feature = "trace"))]
+    fn traced(tracer: Arc<dyn crate::trace::Tracer>) -> Self;
+
+    /// Whether unregister calls the notifier's `release` (the historical `rcu-publish` does not:
+    /// its owner stops the device and drops the mirror before unregistering).
+    const RELEASES_ON_UNREGISTER: bool = true;
+
+    /// Whether register and unregister call `emm_stop`/`emm_start` on the notifiers (the
+    /// historical `emm-stop-start`); a stopped driver must not install mappings.
+    const STOPS_NOTIFIERS: bool = false;
+
     /// Links `notifier`; once this returns, every invalidation whose `invalidate_start` walk
     /// has not yet begun will call it.
     fn register(&self, notifier: Arc<dyn Notifier>) -> Result<RegistrationId, TornDown>;
@@ -52,6 +64,13 @@ pub trait Chain: Send + Sync + Sized + 'static {
 
     /// Opens a read side for walks.
     fn window(&self) -> Self::Window<'_>;
+
+    /// Opens the read side of an invalidation, which it holds from its `invalidate_start` walk
+    /// to its `invalidate_end` walk. The same as [`window`](Chain::window) unless the protocol
+    /// says otherwise.
+    fn invalidation_window(&self) -> Self::Window<'_> {
+        self.window()
+    }
 
     /// Teardown (`exit_mmap`): calls `release` on every linked notifier, then unlinks them
     /// all. Later registrations fail with [`TornDown`].
@@ -66,6 +85,15 @@ pub trait Window {
     fn invalidate_end(&self, range: Range);
     /// Calls `clear_young(range)` on every linked notifier; whether any answered `true`.
     fn clear_young(&self, range: Range) -> bool;
+
+    /// A nested invalidation begins inside this read side (traced as the model's second
+    /// reverse-map read lock by the production protocol).
+    #[cfg(any(loom, feature = "trace"))]
+    fn enter_nested(&self) {}
+
+    /// A nested invalidation ends.
+    #[cfg(any(loom, feature = "trace"))]
+    fn leave_nested(&self) {}
 }
 
 /// An address space (mm): a primary page table that the caller owns, and the chain of
@@ -108,6 +136,14 @@ impl<C: Chain> AddressSpace<C> {
         Arc::new(Self::default())
     }
 
+    /// A new address space whose protocol records every step it takes with `tracer`.
+    #[cfg(any(loom, feature = "trace"))]
+    pub fn with_tracer(tracer: Arc<dyn crate::trace::Tracer>) -> Arc<Self> {
+        Arc::new(AddressSpace {
+            chain: C::traced(tracer),
+        })
+    }
+
     /// The protocol's name, as `emm-check` spells the variant.
     pub fn protocol(&self) -> &'static str {
         C::VARIANT
@@ -142,7 +178,7 @@ impl<C: Chain> AddressSpace<C> {
     /// guard whose drop walks `invalidate_end`. Nested invalidations go through
     /// [`Invalidation::nest`], which reuses this one's read side.
     pub fn invalidate_range_start(&self, range: Range) -> Invalidation<'_, C> {
-        let window = self.chain.window();
+        let window = self.chain.invalidation_window();
         window.invalidate_start(range);
         Invalidation { window, range }
     }
@@ -232,6 +268,8 @@ impl<'a, C: Chain> Invalidation<'a, C> {
     /// chain under this invalidation's read side, so it cannot wait on a registration that is
     /// itself waiting for this invalidation to end.
     pub fn nest(&self, range: Range) -> NestedInvalidation<'_, 'a, C> {
+        #[cfg(any(loom, feature = "trace"))]
+        self.window.enter_nested();
         self.window.invalidate_start(range);
         NestedInvalidation { root: self, range }
     }
@@ -269,6 +307,8 @@ impl<'a, C: Chain> NestedInvalidation<'_, 'a, C> {
 
     /// Opens a further invalidation nested in this one, under the same read side.
     pub fn nest(&self, range: Range) -> NestedInvalidation<'_, 'a, C> {
+        #[cfg(any(loom, feature = "trace"))]
+        self.root.window.enter_nested();
         self.root.window.invalidate_start(range);
         NestedInvalidation {
             root: self.root,
@@ -283,5 +323,7 @@ impl<'a, C: Chain> NestedInvalidation<'_, 'a, C> {
 impl<C: Chain> Drop for NestedInvalidation<'_, '_, C> {
     fn drop(&mut self) {
         self.root.window.invalidate_end(self.range);
+        #[cfg(any(loom, feature = "trace"))]
+        self.root.window.leave_nested();
     }
 }

@@ -17,8 +17,9 @@
 //!                 push the notifier at the head of every copy; unlock all
 //!  unregister     read shards[hint]: release it if linked; lock writer; write-lock every shard;
 //!                 remove it from every copy; unlock all            (= del + synchronize_srcu)
-//!  teardown       lock writer: torn_down = true; read shards[hint]: release each;
-//!                 then write-lock every shard and empty every copy
+//!  teardown       lock writer (held to the end): torn_down = true;
+//!                 read shards[hint]: release each; then write-lock every shard and empty
+//!                 every copy
 //! ```
 //!
 //! A shard's read lock plays two kernel roles at once: the reverse-map lock that
@@ -55,6 +56,9 @@ use crate::notifier::{Notifier, Range};
 use crate::space::{Chain, RegistrationId, TornDown, Window};
 use crate::sync::{self, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crossbeam_utils::CachePadded;
+use emm_proofs::Callback;
+#[cfg(any(loom, feature = "trace"))]
+use emm_proofs::{Event, Op};
 use std::fmt;
 use std::sync::Arc;
 
@@ -78,6 +82,8 @@ pub struct TakeAllLocks {
     shards: Box<[CachePadded<RwLock<Vec<Link>>>]>,
     /// `shards.len() - 1`; the length is a power of two, so a thread's shard is a mask away.
     mask: usize,
+    #[cfg(any(loom, feature = "trace"))]
+    trace: crate::trace::Hook,
 }
 
 impl fmt::Debug for TakeAllLocks {
@@ -101,6 +107,8 @@ impl TakeAllLocks {
             shards: (0..shards)
                 .map(|_| CachePadded::new(RwLock::new(Vec::new())))
                 .collect(),
+            #[cfg(any(loom, feature = "trace"))]
+            trace: None,
         }
     }
 
@@ -114,6 +122,19 @@ impl TakeAllLocks {
     fn take_all_locks(&self) -> Vec<RwLockWriteGuard<'_, Vec<Link>>> {
         self.shards.iter().map(|shard| shard.write()).collect()
     }
+
+    /// The calling thread's read side.
+    #[inline]
+    fn open(&self) -> Walks<'_> {
+        let shard = sync::thread_hint() & self.mask;
+        Walks {
+            copy: self.shards[shard].read(),
+            #[cfg(any(loom, feature = "trace"))]
+            trace: self.trace.as_deref(),
+            #[cfg(any(loom, feature = "trace"))]
+            rmap: false,
+        }
+    }
 }
 
 impl Chain for TakeAllLocks {
@@ -125,13 +146,27 @@ impl Chain for TakeAllLocks {
         TakeAllLocks::with_shards(sync::default_shards())
     }
 
+    #[cfg(any(loom, feature = "trace"))]
+    fn traced(tracer: Arc<dyn crate::trace::Tracer>) -> Self {
+        TakeAllLocks {
+            trace: Some(tracer),
+            ..TakeAllLocks::new()
+        }
+    }
+
     fn register(&self, notifier: Arc<dyn Notifier>) -> Result<RegistrationId, TornDown> {
+        traced!(self.trace, |t| t.point());
         let mut writer = self.writer.lock();
         if writer.torn_down {
             return Err(TornDown);
         }
         let id = RegistrationId(writer.next_id);
         writer.next_id += 1;
+        traced!(self.trace, |t| {
+            t.registering(id);
+            t.record(&[Event::Step(Op::MmapSemLock)]);
+            t.point();
+        });
         // Every shard write-locked at once: no invalidation window is open anywhere while the
         // notifier joins, so none can have sent its start walk without it and then send its
         // end walk (or free a frame) after its driver starts faulting.
@@ -146,19 +181,41 @@ impl Chain for TakeAllLocks {
                 },
             );
         }
+        // The kernel's steps from here to the return happen while every lock is held, so no
+        // other step can come between them: one record.
+        traced!(self.trace, |t| t.record(&[
+            Event::Step(Op::TakeAllLocks),
+            Event::Step(Op::SpinLock),
+            Event::Step(Op::HlistAddHeadRcu),
+            Event::Step(Op::SpinUnlock),
+            Event::Step(Op::DropAllLocks),
+            Event::Step(Op::MmapSemUnlock),
+        ]));
         Ok(id)
     }
 
     fn unregister(&self, id: RegistrationId) {
-        {
+        traced!(self.trace, |t| t.point());
+        let linked = {
             // As mmu_notifier_unregister(): ->release() before the unlink, from a read side, so
             // the secondary MMU drops its mappings while invalidations may still reach it. A
             // notifier that teardown already unlinked is in no copy and gets no second release.
-            let window = self.window();
-            if let Some(link) = window.copy.iter().find(|l| l.id == id) {
+            let window = self.open();
+            let link = window.copy.iter().find(|l| l.id == id).cloned();
+            traced!(self.trace, |t| t.record(&[Event::CheckHashed {
+                linked: link.is_some()
+            }]));
+            if let Some(link) = &link {
+                traced!(self.trace, |t| {
+                    t.record(&[Event::Step(Op::SrcuReadLock)]);
+                    t.point();
+                });
                 link.notifier.release();
+                traced!(self.trace, |t| t.record(&[Event::Step(Op::SrcuReadUnlock)]));
             }
-        }
+            link.is_some()
+        };
+        traced!(self.trace, |t| t.point());
         let _writer = self.writer.lock();
         // hlist_del_init_rcu() + synchronize_srcu(): each write lock waits for the walks that
         // still read the old copy of its shard; once all are taken, no walk can reach `id`.
@@ -166,38 +223,87 @@ impl Chain for TakeAllLocks {
         for copy in &mut copies {
             copy.retain(|l| l.id != id);
         }
+        traced!(self.trace, |t| {
+            if linked {
+                t.record(&[
+                    Event::Step(Op::SpinLock),
+                    Event::Step(Op::HlistDelInitRcu),
+                    Event::Step(Op::SpinUnlock),
+                ]);
+            }
+            // No read side is open anywhere: the grace period is over.
+            t.record(&[
+                Event::Step(Op::SynchronizeSrcuFlip),
+                Event::Step(Op::SynchronizeSrcuWait),
+            ]);
+        });
+        let _ = linked;
     }
 
     #[inline]
     fn window(&self) -> Walks<'_> {
-        let shard = sync::thread_hint() & self.mask;
-        Walks {
-            copy: self.shards[shard].read(),
-        }
+        traced!(self.trace, |t| t.point());
+        self.open()
+    }
+
+    fn invalidation_window(&self) -> Walks<'_> {
+        traced!(self.trace, |t| t.point());
+        #[cfg_attr(not(any(loom, feature = "trace")), allow(unused_mut))]
+        let mut window = self.open();
+        // The shard's read lock is the reverse-map lock of try_to_unmap(), held to the end.
+        traced!(self.trace, |t| {
+            t.record(&[Event::Step(Op::RmapReadLock)]);
+            window.rmap = true;
+        });
+        window
     }
 
     fn teardown(&self) {
+        traced!(self.trace, |t| t.point());
         // mmu_notifier_release(): refuse new registrations first, so none joins after the
-        // release walk and is unlinked without a release.
-        self.writer.lock().torn_down = true;
+        // release walk and is unlinked without a release. The writer lock stays held to the
+        // end, so no unregister completes between the release walk and the unlink (as in the
+        // kernel, where both happen inside one SRCU read side).
+        let mut writer = self.writer.lock();
+        writer.torn_down = true;
         {
             // The release walk runs under a read side, like every walk: an unregister that
             // races it waits for it, so no release runs after that unregister returns.
-            let window = self.window();
-            for link in window.copy.iter() {
-                link.notifier.release();
-            }
+            let window = self.open();
+            window.walk(Callback::Release, false, |link| link.notifier.release());
         }
-        let _writer = self.writer.lock();
-        for copy in &mut self.take_all_locks() {
+        traced!(self.trace, |t| t.point());
+        let mut copies = self.take_all_locks();
+        traced!(self.trace, |t| {
+            t.record(&[Event::Step(Op::SpinLock)]);
+            for link in copies[0].iter() {
+                t.record(&[Event::UnlinkAll {
+                    node: Some(t.node(link.id)),
+                }]);
+            }
+            t.record(&[
+                Event::UnlinkAll { node: None },
+                Event::Step(Op::SpinUnlock),
+                Event::Step(Op::SrcuReadUnlock),
+                Event::Step(Op::SynchronizeSrcuFlip),
+                Event::Step(Op::SynchronizeSrcuWait),
+            ]);
+        });
+        for copy in &mut copies {
             copy.clear();
         }
+        drop(writer);
     }
 }
 
 /// An open read side of [`TakeAllLocks`]: one shard's read lock and its copy of the chain.
 pub struct Walks<'a> {
     copy: RwLockReadGuard<'a, Vec<Link>>,
+    #[cfg(any(loom, feature = "trace"))]
+    trace: Option<&'a dyn crate::trace::Tracer>,
+    /// Opened by an invalidation: its end is also the reverse-map unlock.
+    #[cfg(any(loom, feature = "trace"))]
+    rmap: bool,
 }
 
 impl fmt::Debug for Walks<'_> {
@@ -208,26 +314,83 @@ impl fmt::Debug for Walks<'_> {
     }
 }
 
+impl Walks<'_> {
+    /// One walk over the copy, calling `call` on each link: as the kernel's
+    /// `hlist_for_each_entry_srcu()` inside `srcu_read_lock()` and, if `unlock`,
+    /// `srcu_read_unlock()` (teardown unlinks everything before it unlocks). The copy cannot
+    /// change while the read lock is held, so each load reads what a writer left.
+    #[inline]
+    #[cfg_attr(not(any(loom, feature = "trace")), allow(unused_variables))]
+    fn walk(&self, callback: Callback, unlock: bool, mut call: impl FnMut(&Link)) {
+        traced!(self.trace, |t| t.record(&[
+            Event::Step(Op::SrcuReadLock),
+            Event::LoadHead {
+                callback,
+                node: self.copy.first().map(|l| t.node(l.id)),
+            },
+        ]));
+        for (i, link) in self.copy.iter().enumerate() {
+            traced!(self.trace, |t| t.point());
+            call(link);
+            traced!(self.trace, |t| {
+                t.point();
+                t.record(&[Event::LoadNext {
+                    callback,
+                    node: self.copy.get(i + 1).map(|l| t.node(l.id)),
+                }]);
+            });
+        }
+        if unlock {
+            traced!(self.trace, |t| t.record(&[Event::Step(Op::SrcuReadUnlock)]));
+        }
+    }
+}
+
 impl Window for Walks<'_> {
     #[inline]
     fn invalidate_start(&self, range: Range) {
-        for link in self.copy.iter() {
-            link.notifier.invalidate_start(range);
-        }
+        self.walk(Callback::InvalidateStart, true, |link| {
+            link.notifier.invalidate_start(range)
+        });
     }
 
     #[inline]
     fn invalidate_end(&self, range: Range) {
-        for link in self.copy.iter() {
-            link.notifier.invalidate_end(range);
-        }
+        traced!(self.trace, |t| t.point());
+        self.walk(Callback::InvalidateEnd, true, |link| {
+            link.notifier.invalidate_end(range)
+        });
     }
 
     #[inline]
     fn clear_young(&self, range: Range) -> bool {
         // Every notifier is asked (no short cut): each must clear its own accessed bits.
-        self.copy.iter().fold(false, |young, link| {
-            link.notifier.clear_young(range) | young
-        })
+        let mut young = false;
+        self.walk(Callback::ClearYoung, true, |link| {
+            young |= link.notifier.clear_young(range)
+        });
+        young
+    }
+
+    #[cfg(any(loom, feature = "trace"))]
+    fn enter_nested(&self) {
+        traced!(self.trace, |t| {
+            t.point();
+            t.record(&[Event::Step(Op::RmapReadLock)]);
+        });
+    }
+
+    #[cfg(any(loom, feature = "trace"))]
+    fn leave_nested(&self) {
+        traced!(self.trace, |t| t.record(&[Event::Step(Op::RmapReadUnlock)]));
+    }
+}
+
+#[cfg(any(loom, feature = "trace"))]
+impl Drop for Walks<'_> {
+    fn drop(&mut self) {
+        if self.rmap {
+            traced!(self.trace, |t| t.record(&[Event::Step(Op::RmapReadUnlock)]));
+        }
     }
 }

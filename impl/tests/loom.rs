@@ -2,9 +2,13 @@
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p emm --release --test loom`. The bound is
 //! `LOOM_MAX_PREEMPTIONS` if set, else [`PREEMPTIONS`]. Each execution checks every safety
-//! property of the spec at every observable step (see `emm::harness`); each test also asserts
-//! the goals its scenario must reach in some execution, so that a pass is not vacuous.
+//! property of the spec at every observable step (see `emm::harness`), and its trace (every
+//! step, as the model's event) is validated against the model of the same protocol: every
+//! execution loom explores must be a behaviour of the model. Each test also asserts the goals
+//! its scenario must reach in some execution, so that a pass is not vacuous.
 #![cfg(loom)]
+
+mod conformance;
 
 use emm::harness::{observe, FailOn, Scenario};
 use emm::historical::{EmmStopStart, RcuPublish};
@@ -20,6 +24,8 @@ const PREEMPTIONS: usize = 4;
 #[derive(Debug, Default)]
 struct Explored {
     executions: usize,
+    /// Trace events validated against the model, over all executions.
+    events: usize,
     goals: BTreeSet<&'static str>,
     violated: BTreeSet<&'static str>,
 }
@@ -45,7 +51,10 @@ fn explore<C: Chain>(scenario: Scenario, fail_on: FailOn) -> Explored {
         builder.check(move || {
             executions.fetch_add(1, Ordering::Relaxed);
             let execution = observe::<C>(&scenario);
+            let events =
+                conformance::refines::<C>(&scenario, &execution).unwrap_or_else(|e| panic!("{e}"));
             let mut seen = seen.lock().unwrap();
+            seen.events += events;
             seen.goals.extend(execution.goals.iter().copied());
             seen.violated
                 .extend(execution.violations.iter().map(|v| v.property));
@@ -56,9 +65,10 @@ fn explore<C: Chain>(scenario: Scenario, fail_on: FailOn) -> Explored {
     let mut explored = std::mem::take(&mut *seen.lock().unwrap());
     explored.executions = executions.load(Ordering::Relaxed);
     eprintln!(
-        "{test} ({}): {} executions, goals reached: {:?}",
+        "{test} ({}): {} executions, {} trace events validated, goals reached: {:?}",
         C::VARIANT,
         explored.executions,
+        explored.events,
         explored.goals
     );
     explored
@@ -297,9 +307,10 @@ fn emm_stop_start_starts_unstopped_notifier() {
     assert_eq!(explored.violated.len(), 1, "{explored:?}");
 }
 
-/// The seed's unregister restarts only the notifiers still linked: a walk that holds the
-/// unlinked node, stopped by the unregister's `emm_stop`, waits for an `emm_start` that never
-/// comes. Loom reports the deadlock (the model's `deadlock_free` and `stop_start_paired`).
+/// The seed's unregister restarts only the notifiers still linked: a walk that loaded the
+/// unlinked node (the head, n0), stopped by the unregister's `emm_stop`, waits for an
+/// `emm_start` that never comes. Loom reports the deadlock (the model's `deadlock_free` and
+/// `stop_start_paired`).
 #[test]
 #[should_panic(expected = "deadlock")]
 fn emm_stop_start_unregister_leaves_walk_stopped() {
@@ -307,7 +318,7 @@ fn emm_stop_start_unregister_leaves_walk_stopped() {
         Scenario {
             invalidators: 1,
             notifiers: 2,
-            unregister: vec![1],
+            unregister: vec![0],
             ..Scenario::default()
         },
         FailOn::Nothing,

@@ -2,6 +2,9 @@
 
 #![cfg(not(loom))]
 
+#[cfg(feature = "trace")]
+mod conformance;
+
 use emm::harness::{run, Scenario};
 use emm::historical::{EmmStopStart, RcuPublish};
 use emm::{AddressSpace, Chain, Notifier, Range, Secondary, TakeAllLocks, TornDown};
@@ -240,4 +243,112 @@ fn take_all_locks_on_real_threads() {
     for _ in 0..200 {
         run::<TakeAllLocks>(&scenario);
     }
+}
+
+/// Every step of real-thread executions, recorded as the model's events, is a behaviour of the
+/// model of the same protocol: each event is the enabled next step of its actor, with the same
+/// outcome (see `emm_model::conformance`).
+#[cfg(feature = "trace")]
+#[test]
+fn real_thread_runs_refine_the_model() {
+    use emm::harness::observe;
+    fn check<C: Chain>(scenario: &Scenario, runs: usize) {
+        let mut events = 0;
+        for _ in 0..runs {
+            let execution = observe::<C>(scenario);
+            events +=
+                conformance::refines::<C>(scenario, &execution).unwrap_or_else(|e| panic!("{e}"));
+        }
+        eprintln!("{}: {runs} runs, {events} events validated", C::VARIANT);
+    }
+    let everything = Scenario {
+        invalidators: 2,
+        nested: true,
+        notifiers: 3,
+        registrations: 2,
+        unregister: vec![0, 1],
+        teardown: true,
+        aging: true,
+        rounds: 1,
+    };
+    check::<TakeAllLocks>(&everything, 200);
+    check::<RcuPublish>(&everything, 200);
+    // The seed deadlocks on real threads (the model's deadlock_free finds both): its
+    // unregister can leave a walk stopped for ever, and a register's emm_stop waits for an
+    // outer invalidation whose nested invalidate_start waits for the emm_start. Neither here.
+    check::<EmmStopStart>(
+        &Scenario {
+            nested: false,
+            unregister: Vec::new(),
+            ..everything
+        },
+        200,
+    );
+}
+
+/// The validation is not vacuous: a real trace with one event moved out of place, with a
+/// step the model does not have, or with a different outcome is refused at that event.
+#[cfg(feature = "trace")]
+#[test]
+fn trace_divergences_are_reported() {
+    use emm::harness::observe;
+    use emm_model::conformance::{validate, Mismatch};
+    use emm_proofs::{Event, Op, Role};
+    let scenario = Scenario {
+        invalidators: 1,
+        notifiers: 1,
+        registrations: 1,
+        ..Scenario::default()
+    };
+    let execution = observe::<TakeAllLocks>(&scenario);
+    let (model, initial) = conformance::model_of::<TakeAllLocks>(&scenario);
+    assert!(validate(&model, &initial, &execution.trace).is_ok());
+
+    // The VM's zap moved before its first step: refused at the new first VM event.
+    let mut moved = execution.trace.clone();
+    let zap = moved
+        .iter()
+        .position(|e| matches!(e.event, Event::Zap { .. }))
+        .expect("the VM zaps");
+    let entry = moved.remove(zap);
+    let first_vm = moved
+        .iter()
+        .position(|e| e.actor.role == Role::Vm)
+        .expect("the VM steps");
+    moved.insert(first_vm, entry);
+    let d = validate(&model, &initial, &moved).expect_err("an out-of-place zap is refused");
+    assert_eq!(d.index, first_vm);
+    assert_eq!(
+        d.mismatch,
+        Mismatch::Different(Event::Step(Op::RmapReadLock))
+    );
+    assert!(
+        d.to_string()
+            .contains("vm0's next step is `rmap lock (read)`"),
+        "{d}"
+    );
+
+    // A step of another protocol: the drain's `emm_stopping = 1`, taken by the registrar.
+    let mut foreign = execution.trace.clone();
+    let reg = foreign
+        .iter()
+        .position(|e| e.actor.role == Role::Reg)
+        .expect("the registrar steps");
+    let mut step = foreign[reg];
+    step.event = Event::Step(Op::GateStop);
+    foreign.insert(reg, step);
+    let d = validate(&model, &initial, &foreign).expect_err("a foreign step is refused");
+    assert_eq!(d.index, reg);
+    assert!(matches!(d.mismatch, Mismatch::Different(_)), "{d}");
+
+    // A fault that read another frame than the page table held.
+    let mut wrong = execution.trace.clone();
+    let read = wrong
+        .iter()
+        .position(|e| matches!(e.event, Event::ReadPte { .. }))
+        .expect("the driver reads the PTE");
+    wrong[read].event = Event::ReadPte { frame: Some(7) };
+    let d = validate(&model, &initial, &wrong).expect_err("a wrong read is refused");
+    assert_eq!(d.index, read);
+    assert!(d.to_string().contains("enabled steps:"), "{d}");
 }

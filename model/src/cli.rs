@@ -113,6 +113,35 @@ struct ReplayArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Also replay the trace on the real implementation of PROTOCOL (default: the trace's own
+    /// variant), one thread per actor released one step at a time, and print both side by
+    /// side. Implemented: take-all-locks, emm-stop-start, rcu-publish.
+    #[arg(long, value_name = "PROTOCOL", num_args = 0..=1, default_missing_value = "")]
+    on_impl: Option<String>,
+    /// With --on-impl: how long to wait for a thread to take its step before reporting it
+    /// blocked, in milliseconds.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    patience_ms: u64,
+}
+
+/// Replays a model trace on a real implementation: what `emm-check replay --on-impl` calls.
+/// The `emm-check` binary (package `emm-cli`) links the implementation and provides it; this
+/// crate does not depend on the implementation.
+pub trait OnImplementation {
+    /// The protocols it implements, as the model's variant names.
+    fn protocols(&self) -> &[&'static str];
+
+    /// Replays `trace` (of `model`) on `protocol`, writing the side-by-side report to `out`;
+    /// returns the exit status (0 the implementation followed the trace and broke nothing, 1
+    /// it broke a property or refused a step).
+    fn replay(
+        &self,
+        protocol: &str,
+        model: &EmmModel,
+        trace: &Trace,
+        patience: Duration,
+        out: &mut dyn Write,
+    ) -> i32;
 }
 
 #[derive(Args, Debug)]
@@ -468,7 +497,7 @@ fn run_list(io: &mut Io<'_>) -> i32 {
     0
 }
 
-fn run_replay(io: &mut Io<'_>, args: &ReplayArgs) -> i32 {
+fn run_replay(io: &mut Io<'_>, args: &ReplayArgs, on_impl: Option<&dyn OnImplementation>) -> i32 {
     let (variant, config) = match args.model.parse() {
         Ok(x) => x,
         Err(e) => return usage_error(io, &e),
@@ -478,6 +507,34 @@ fn run_replay(io: &mut Io<'_>, args: &ReplayArgs) -> i32 {
         Ok(t) => t,
         Err(e) => return usage_error(io, &format!("--path does not replay: {e}")),
     };
+    if let Some(protocol) = &args.on_impl {
+        let protocol = if protocol.is_empty() {
+            variant.name()
+        } else {
+            protocol.as_str()
+        };
+        let Some(on_impl) = on_impl else {
+            return usage_error(
+                io,
+                "--on-impl: this build has no implementation linked (use the emm-check binary: \
+                 cargo run --release --bin emm-check -- replay ...)",
+            );
+        };
+        if !on_impl.protocols().contains(&protocol) {
+            return usage_error(
+                io,
+                &format!(
+                    "--on-impl {protocol}: no implementation of that protocol (implemented: {})",
+                    on_impl.protocols().join(", ")
+                ),
+            );
+        }
+        if args.format != Format::Text {
+            return usage_error(io, "--on-impl prints text only (no --format json)");
+        }
+        let patience = Duration::from_millis(args.patience_ms);
+        return on_impl.replay(protocol, &model, &trace, patience, io.out);
+    }
     let last = trace.states.last().expect("a trace has an initial state");
     let violations: Vec<_> = emm_proofs::violations(&model.view(last))
         .into_iter()
@@ -541,8 +598,23 @@ fn run_explore(io: &mut Io<'_>, args: &ExploreArgs) -> i32 {
 }
 
 /// Runs `emm-check` with `args` (the program name first), writing to `out` and `err`, and
-/// returns the exit status.
+/// returns the exit status. Without an implementation linked: `replay --on-impl` is refused.
 pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write, progress: Progress) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    run_with(args, out, err, progress, None)
+}
+
+/// [`run`], with the implementation that `replay --on-impl` replays traces on.
+pub fn run_with<I, T>(
+    args: I,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    progress: Progress,
+    on_impl: Option<&dyn OnImplementation>,
+) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -579,7 +651,7 @@ where
         None => run_default(&mut io),
         Some(Command::List) => run_list(&mut io),
         Some(Command::Check(a)) => run_check(&mut io, a),
-        Some(Command::Replay(a)) => run_replay(&mut io, a),
+        Some(Command::Replay(a)) => run_replay(&mut io, a, on_impl),
         Some(Command::Explore(a)) => run_explore(&mut io, a),
     }
 }

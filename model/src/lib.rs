@@ -40,6 +40,7 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod conformance;
 pub mod model;
 pub mod program;
 pub mod state;

@@ -86,8 +86,8 @@ fn bit(n: u8) -> u8 {
 }
 
 impl EmmModel {
-    /// The model of `variant` on `config`. The configuration must be valid
-    /// ([`Config::validate`]).
+    /// The model of `variant` on `config`. The configuration must be within the bounds
+    /// ([`Config::validate_bounds`]).
     pub fn new(variant: Variant, config: Config) -> EmmModel {
         EmmModel::with_programs(variant, config, Programs::new(variant, &config))
     }
@@ -96,7 +96,7 @@ impl EmmModel {
     /// variant's own: for experiments that take one mechanism out of a protocol (the tests use
     /// it to show that each correct variant's mechanism is what makes it correct).
     pub fn with_programs(variant: Variant, config: Config, programs: Programs) -> EmmModel {
-        debug_assert!(config.validate().is_ok());
+        debug_assert!(config.validate_bounds().is_ok());
         let mut actors = Vec::new();
         let actor = |role, index: usize, notifier: usize| Actor {
             id: ActorId { role, index },

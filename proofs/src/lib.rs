@@ -35,12 +35,17 @@
 //!   and the reachability goals ([`goals`]) that show a bounded run is not vacuous.
 //! * [`PROPERTIES`], the list that every other crate iterates, and [`evaluate`], which checks one
 //!   of them by name.
+//! * The steps the actors take ([`Op`], named after the kernel statements they model) and the
+//!   trace vocabulary ([`Event`]) by which the implementation's runs are checked against the
+//!   model and the model's counterexamples are replayed on the implementation.
 //!
 //! Property names are fixed: the model, the implementation's tests and the `emm-check` CLI all
 //! use these exact strings.
 
 pub mod goals;
 pub mod properties;
+pub mod steps;
+pub mod trace;
 
 use std::fmt;
 
@@ -52,6 +57,8 @@ pub use properties::{
     deadlock_free, no_callback_after_unregister, no_stale_secondary, release_before_free,
     start_end_balanced, stop_start_paired, walk_integrity,
 };
+pub use steps::Op;
+pub use trace::{Event, FaultOutcome, TraceEntry};
 
 /// Index of a notifier (and of its driver) in an observation.
 pub type NotifierId = usize;

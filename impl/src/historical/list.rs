@@ -2,7 +2,10 @@
 
 use crate::notifier::{Notifier, Range};
 use crate::space::{Chain, RegistrationId, TornDown, Window};
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex, MutexGuard};
+use emm_proofs::Callback;
+#[cfg(any(loom, feature = "trace"))]
+use emm_proofs::{Event, Op};
 use std::fmt;
 use std::sync::Arc;
 
@@ -24,6 +27,23 @@ impl AtomicLink {
     /// it, which is what the publish barrier does).
     pub fn store(&self, node: Option<Arc<Node>>) {
         *self.0.lock() = node;
+    }
+
+    /// [`load`](Self::load), calling `seen` with the value inside the load (where a trace
+    /// records it).
+    #[cfg(any(loom, feature = "trace"))]
+    fn load_then(&self, seen: impl FnOnce(Option<&Arc<Node>>)) -> Option<Arc<Node>> {
+        let link = self.0.lock();
+        seen(link.as_ref());
+        link.clone()
+    }
+
+    /// [`store`](Self::store), calling `done` inside the store.
+    #[cfg(any(loom, feature = "trace"))]
+    fn store_then(&self, node: Option<Arc<Node>>, done: impl FnOnce()) {
+        let mut link = self.0.lock();
+        *link = node;
+        done();
     }
 }
 
@@ -62,33 +82,12 @@ impl Default for Gate {
 }
 
 impl Gate {
-    /// Before `invalidate_start` or `referenced`: block while stopped.
-    fn enter(&self, counts_open: bool) {
-        let mut state = self
-            .changed
-            .wait_while(self.state.lock(), |state| state.stopped);
-        if counts_open {
-            state.open += 1;
-        }
-    }
-
-    /// After `invalidate_end`.
-    fn end(&self) {
-        self.state.lock().open -= 1;
-        self.changed.notify_all();
-    }
-
-    /// `emm_stop`: block new starts, and wait for the open ones to end.
-    fn stop(&self) {
-        let mut state = self.state.lock();
-        state.stopped = true;
-        drop(self.changed.wait_while(state, |state| state.open > 0));
-    }
-
-    /// `emm_start`: resume.
-    fn start(&self) {
-        self.state.lock().stopped = false;
-        self.changed.notify_all();
+    /// Before `invalidate_start` or `referenced`: wait while stopped. The callback then runs
+    /// under the returned guard, so that letting it through and its effect on the driver are
+    /// one step, as the model's call is: a concurrent `emm_stop` sees either both or neither.
+    fn running(&self) -> MutexGuard<'_, GateState> {
+        self.changed
+            .wait_while(self.state.lock(), |state| state.stopped)
     }
 }
 
@@ -111,13 +110,26 @@ impl fmt::Debug for Node {
 
 /// The callbacks that `emm_notify()` delivers.
 #[derive(Clone, Copy)]
-enum Op {
+enum Delivery {
     InvalidateStart(Range),
     InvalidateEnd(Range),
     Referenced(Range),
     Release,
     Stop,
     Start,
+}
+
+impl Delivery {
+    fn callback(self) -> Callback {
+        match self {
+            Delivery::InvalidateStart(_) => Callback::InvalidateStart,
+            Delivery::InvalidateEnd(_) => Callback::InvalidateEnd,
+            Delivery::Referenced(_) => Callback::ClearYoung,
+            Delivery::Release => Callback::Release,
+            Delivery::Stop => Callback::Stop,
+            Delivery::Start => Callback::Start,
+        }
+    }
 }
 
 /// What register and unregister change under `mmap_sem` for write.
@@ -134,6 +146,8 @@ pub struct List {
     mmap_sem: Mutex<Writer>,
     /// Whether register and unregister bracket their change with `emm_stop`/`emm_start`.
     stop_start: bool,
+    #[cfg(any(loom, feature = "trace"))]
+    trace: crate::trace::Hook,
 }
 
 impl fmt::Debug for List {
@@ -153,88 +167,168 @@ impl List {
                 torn_down: false,
             }),
             stop_start,
+            #[cfg(any(loom, feature = "trace"))]
+            trace: None,
         }
+    }
+
+    /// Loads `link` (the head, or a node's `next`), recording the walk's load in the load.
+    #[cfg_attr(not(any(loom, feature = "trace")), allow(unused_variables))]
+    fn load(&self, link: &AtomicLink, head: bool, callback: Callback) -> Option<Arc<Node>> {
+        #[cfg(any(loom, feature = "trace"))]
+        if let Some(t) = &self.trace {
+            t.point();
+            return link.load_then(|n| {
+                let node = n.map(|e| t.node(e.id));
+                t.record(&[if head {
+                    Event::LoadHead { callback, node }
+                } else {
+                    Event::LoadNext { callback, node }
+                }]);
+            });
+        }
+        link.load()
+    }
+
+    /// Stores `node` into `link`, recording `step` in the store.
+    #[cfg_attr(not(any(loom, feature = "trace")), allow(unused_variables))]
+    fn store(&self, link: &AtomicLink, node: Option<Arc<Node>>, step: StoreStep) {
+        #[cfg(any(loom, feature = "trace"))]
+        if let Some(t) = &self.trace {
+            t.point();
+            return link.store_then(node, || t.record(&[Event::Step(step.op())]));
+        }
+        link.store(node)
     }
 
     /// `emm_notify()`: `for (e = rcu_dereference(mm->emm_notifier); e; e = rcu_dereference(e->next))`.
     /// Returns whether any `referenced` callback answered `true`.
-    fn notify(&self, op: Op) -> bool {
+    fn notify(&self, op: Delivery) -> bool {
+        let callback = op.callback();
         let mut young = false;
-        let mut node = self.head.load();
+        let mut node = self.load(&self.head, true, callback);
         while let Some(e) = node {
-            young |= Self::call(&e, op);
-            node = e.next.load();
+            traced!(self.trace, |t| t.point());
+            young |= self.call(&e, op);
+            node = self.load(&e.next, false, callback);
         }
         young
     }
 
-    fn call(e: &Node, op: Op) -> bool {
+    /// Delivers `op` to `e`. Each callback runs under its node's gate lock, so that the gate's
+    /// state and the callback's effect change in one step.
+    fn call(&self, e: &Node, op: Delivery) -> bool {
         match op {
-            Op::InvalidateStart(range) => {
-                e.gate.enter(true);
+            Delivery::InvalidateStart(range) => {
+                let mut gate = e.gate.running();
+                gate.open += 1;
                 e.notifier.invalidate_start(range);
             }
-            Op::InvalidateEnd(range) => {
+            Delivery::InvalidateEnd(range) => {
+                let mut gate = e.gate.state.lock();
                 e.notifier.invalidate_end(range);
-                e.gate.end();
+                gate.open -= 1;
+                e.gate.changed.notify_all();
             }
-            Op::Referenced(range) => {
-                e.gate.enter(false);
+            Delivery::Referenced(range) => {
+                let _gate = e.gate.running();
                 return e.notifier.clear_young(range);
             }
-            Op::Release => e.notifier.release(),
-            Op::Stop => {
-                // Counted on entry, as the model counts the stop before it waits.
-                e.notifier.emm_stop();
-                e.gate.stop();
+            Delivery::Release => e.notifier.release(),
+            Delivery::Stop => {
+                // emm_stop: block new starts (counted on entry, as the model counts the stop
+                // before it waits) ...
+                {
+                    let mut gate = e.gate.state.lock();
+                    gate.stopped = true;
+                    e.notifier.emm_stop();
+                }
+                traced!(self.trace, |t| t.point());
+                // ... then wait for the open ones to end.
+                let gate = e
+                    .gate
+                    .changed
+                    .wait_while(e.gate.state.lock(), |g| g.open > 0);
+                traced!(self.trace, |t| t.record(&[Event::StopWaited {
+                    notifier: t.node(e.id)
+                }]));
+                drop(gate);
             }
-            Op::Start => {
+            Delivery::Start => {
+                let mut gate = e.gate.state.lock();
                 e.notifier.emm_start();
-                e.gate.start();
+                gate.stopped = false;
+                e.gate.changed.notify_all();
             }
         }
         false
     }
 
     fn register(&self, notifier: Arc<dyn Notifier>) -> Result<RegistrationId, TornDown> {
+        traced!(self.trace, |t| t.point());
         let mut mmap_sem = self.mmap_sem.lock();
         if mmap_sem.torn_down {
             return Err(TornDown);
         }
         let id = RegistrationId(mmap_sem.next_id);
         mmap_sem.next_id += 1;
+        traced!(self.trace, |t| {
+            t.registering(id);
+            t.record(&[Event::Step(Op::MmapSemLock)]);
+        });
         if self.stop_start {
             // "Bring all other notifiers into a quiescent state".
-            self.notify(Op::Stop);
+            self.notify(Delivery::Stop);
         }
         // e->next = mm->emm_notifier: `head` only changes under mmap_sem, which we hold.
+        let first = self.load_for(StoreStep::LinkNext);
         let e = Arc::new(Node {
             id,
             notifier,
-            next: AtomicLink::new(self.head.load()),
+            next: AtomicLink::new(first),
             gate: Gate::default(),
         });
         // rcu_assign_pointer(mm->emm_notifier, e). A walk that loaded `head` before this
         // store never reaches `e`: the lost invalidate_start.
-        self.head.store(Some(e));
+        self.store(&self.head, Some(e), StoreStep::Publish);
         if self.stop_start {
             // "Continue notifiers": the walk now includes `e`, which was never stopped.
-            self.notify(Op::Start);
+            self.notify(Delivery::Start);
         }
+        traced!(self.trace, |t| {
+            t.point();
+            t.record(&[Event::Step(Op::MmapSemUnlock)]);
+        });
+        drop(mmap_sem);
         Ok(id)
     }
 
+    /// Loads `head` for the store `step` (`e->next = head`), recording the step in the load:
+    /// `head` only changes under mmap_sem, which the caller holds, so the load and the store
+    /// into the private (or stopped) node are one step.
+    fn load_for(&self, step: StoreStep) -> Option<Arc<Node>> {
+        #[cfg(any(loom, feature = "trace"))]
+        if let Some(t) = &self.trace {
+            t.point();
+            return self.head.load_then(|_| t.record(&[Event::Step(step.op())]));
+        }
+        let _ = step;
+        self.head.load()
+    }
+
     fn unregister(&self, id: RegistrationId) {
-        let _mmap_sem = self.mmap_sem.lock();
+        traced!(self.trace, |t| t.point());
+        let mmap_sem = self.mmap_sem.lock();
+        traced!(self.trace, |t| t.record(&[Event::Step(Op::MmapSemLock)]));
         if self.stop_start {
-            self.notify(Op::Stop);
+            self.notify(Delivery::Stop);
         }
         // The seed's unlink, with plain stores. Its loads read links that only change under
         // mmap_sem, which we hold.
         let mut p = self.head.load();
         let e = match &p {
             Some(first) if first.id == id => {
-                self.head.store(first.next.load());
+                self.store(&self.head, first.next.load(), StoreStep::Unlink);
                 p
             }
             _ => loop {
@@ -245,7 +339,7 @@ impl List {
                 };
                 let next = prev.next.load();
                 if let Some(e) = next.as_ref().filter(|e| e.id == id) {
-                    prev.next.store(e.next.load());
+                    self.store(&prev.next, e.next.load(), StoreStep::Unlink);
                     break next;
                 }
                 p = next;
@@ -254,32 +348,60 @@ impl List {
         let Some(e) = e else { return };
         if self.stop_start {
             // e->next = mm->emm_notifier: a walk standing on `e` goes back to the head.
-            e.next.store(self.head.load());
-            self.notify(Op::Start);
+            let first = self.head.load();
+            self.store(&e.next, first, StoreStep::NextToHead);
+            self.notify(Delivery::Start);
             // e->callback(e, mm, emm_release, 0, TASK_SIZE).
+            traced!(self.trace, |t| t.point());
             e.notifier.release();
         }
+        traced!(self.trace, |t| {
+            t.point();
+            t.record(&[Event::Step(Op::MmapSemUnlock)]);
+        });
+        drop(mmap_sem);
         // No grace period: the caller may free `e` now, while a walk may still hold it.
     }
 
     fn teardown(&self) {
         self.mmap_sem.lock().torn_down = true;
         // emm_notifier_release(): every notifier gets emm_release; the pages are freed after.
-        self.notify(Op::Release);
+        self.notify(Delivery::Release);
+    }
+}
+
+/// The stores of register and unregister that are steps of the model.
+#[derive(Clone, Copy)]
+enum StoreStep {
+    LinkNext,
+    Publish,
+    Unlink,
+    NextToHead,
+}
+
+#[cfg(any(loom, feature = "trace"))]
+impl StoreStep {
+    fn op(self) -> Op {
+        match self {
+            StoreStep::LinkNext => Op::LinkNext,
+            StoreStep::Publish => Op::Publish,
+            StoreStep::Unlink => Op::Unlink,
+            StoreStep::NextToHead => Op::NextToHead,
+        }
     }
 }
 
 impl Window for &List {
     fn invalidate_start(&self, range: Range) {
-        self.notify(Op::InvalidateStart(range));
+        self.notify(Delivery::InvalidateStart(range));
     }
 
     fn invalidate_end(&self, range: Range) {
-        self.notify(Op::InvalidateEnd(range));
+        self.notify(Delivery::InvalidateEnd(range));
     }
 
     fn clear_young(&self, range: Range) -> bool {
-        self.notify(Op::Referenced(range))
+        self.notify(Delivery::Referenced(range))
     }
 }
 
@@ -305,6 +427,18 @@ macro_rules! historical_chain {
             fn new() -> Self {
                 $name(List::new($stop_start))
             }
+
+            #[cfg(any(loom, feature = "trace"))]
+            fn traced(tracer: Arc<dyn crate::trace::Tracer>) -> Self {
+                $name(List {
+                    trace: Some(tracer),
+                    ..List::new($stop_start)
+                })
+            }
+
+            const RELEASES_ON_UNREGISTER: bool = $stop_start;
+
+            const STOPS_NOTIFIERS: bool = $stop_start;
 
             fn register(
                 &self,

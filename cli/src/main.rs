@@ -2,7 +2,7 @@
 //!
 //! With no arguments it checks every variant on the built-in default configuration and prints
 //! one row per variant. `emm-check --help` lists the subcommands; the code is
-//! [`emm_model::cli`].
+//! [`emm_model::cli`], with the implementation linked ([`emm_cli`]) for `replay --on-impl`.
 
 use emm_model::check::Progress;
 use std::io::IsTerminal;
@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     } else {
         Progress::Lines
     };
-    let code = emm_model::cli::run(
+    let code = emm_cli::run(
         std::env::args_os(),
         &mut std::io::stdout().lock(),
         &mut std::io::stderr(),

@@ -1,0 +1,281 @@
+//! Trace validation: does a run of the implementation refine the model?
+//!
+//! The implementation records one [`Event`] per step of the model it takes (see
+//! [`emm_proofs::trace`]). [`validate`] starts the model of the same variant and configuration
+//! in its initial state and, for each recorded event in order, requires that the event is what
+//! the model's next step *of that actor* would record: the actor's step is enabled, it is the
+//! same kernel step, and it saw the same thing (the node a walk loaded, the frame a fault read,
+//! the outcome of a check). The model then takes that step, and the next event is checked in
+//! the state it leads to. A run that passes is a behaviour of the model, so every property the
+//! model checker proved on the bounded configuration holds of it, step for step.
+//!
+//! The first event that is not reports the model's state, what the actor's next step in the
+//! model is (or why it is not enabled), and the steps that were enabled ([`Divergence`]).
+//!
+//! ```text
+//!  state s0 --e0--> s1 --e1--> s2 ...     e_i = (actor, event)
+//!  e_i ok  <=>  enabled(s_i, actor) && expected_event(s_i, actor) == event
+//!  s_{i+1}  =   apply(s_i, actor)
+//! ```
+
+use crate::model::EmmModel;
+use crate::program::Op;
+use crate::state::{State, WalkPc, NIL};
+use emm_proofs::{ActorId, Event, FaultOutcome, TraceEntry};
+use std::fmt;
+
+fn some(n: u8) -> Option<usize> {
+    (n != NIL).then_some(n as usize)
+}
+
+/// The event that thread `t`'s next step records, or `None` if `t` has finished its program.
+/// Defined whether or not the step is enabled (a blocked step has the event it would record).
+pub fn expected_event(model: &EmmModel, s: &State, t: usize) -> Option<Event> {
+    let th = &s.threads[t];
+    let op = *model.program(t).get(th.pc as usize)?;
+    let own = model.own(s, t);
+    let d = &s.drivers[own as usize];
+    Some(match op {
+        Op::Walk { callback, resume } => match th.wpc {
+            // Interval walks start under the subscriptions lock; the implementation has none.
+            WalkPc::Idle | WalkPc::Done if resume => Event::Step(op),
+            WalkPc::Idle | WalkPc::Done => Event::LoadHead {
+                callback,
+                node: some(s.head),
+            },
+            WalkPc::Call => Event::Deliver {
+                callback,
+                notifier: th.cursor as usize,
+            },
+            WalkPc::Wait => Event::StopWaited {
+                notifier: th.cursor as usize,
+            },
+            WalkPc::LoadNext => Event::LoadNext {
+                callback,
+                node: some(s.next[th.cursor as usize]),
+            },
+        },
+        Op::CallOwn(callback) => Event::Deliver {
+            callback,
+            notifier: own as usize,
+        },
+        Op::CheckHashed => Event::CheckHashed {
+            linked: s.linked() & (1 << own) != 0,
+        },
+        Op::UnlinkAll => Event::UnlinkAll { node: some(s.head) },
+        Op::Zap(level) => Event::Zap {
+            level,
+            frame: (s.pte != NIL).then_some(s.next_frame as usize),
+        },
+        Op::Free(level) => Event::Free {
+            level,
+            frame: some(th.old[level as usize]),
+        },
+        Op::FreeFrames => Event::FreeFrames,
+        Op::Snapshot => Event::Snapshot {
+            released: d.released,
+        },
+        Op::ReadPte => Event::ReadPte { frame: some(s.pte) },
+        Op::CheckInstall | Op::ReadRetryInstall => Event::CheckInstall {
+            outcome: if d.released {
+                FaultOutcome::Released
+            } else if model.fault_retries(s, t) {
+                FaultOutcome::Retry
+            } else {
+                FaultOutcome::Installed(some(th.pte_read))
+            },
+        },
+        _ => Event::Step(op),
+    })
+}
+
+/// Why an event is not a step of the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mismatch {
+    /// The configuration has no such actor.
+    UnknownActor,
+    /// The actor has finished its program in the model.
+    Finished,
+    /// The actor's next step in the model is a different step, or saw something else.
+    Different(Event),
+    /// The actor's next step in the model is this event, but it is not enabled: in the model
+    /// the actor would block here.
+    Blocked(Event),
+}
+
+/// The first event of a trace that the model cannot take.
+#[derive(Clone, Debug)]
+pub struct Divergence {
+    /// The event's index in the trace.
+    pub index: usize,
+    /// The event.
+    pub entry: TraceEntry,
+    /// Why the model cannot take it.
+    pub mismatch: Mismatch,
+    /// The model's state before the event (after the events before it).
+    pub state: State,
+    /// The steps the model could take in that state, each actor's with the event it records.
+    pub enabled: Vec<TraceEntry>,
+    /// The model's state, in words.
+    pub summary: String,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "trace event {} ({}) is not a step of the model: ",
+            self.index, self.entry
+        )?;
+        let actor = self.entry.actor;
+        match &self.mismatch {
+            Mismatch::UnknownActor => write!(f, "the configuration has no actor {actor}")?,
+            Mismatch::Finished => write!(f, "{actor} has finished its program")?,
+            Mismatch::Different(e) => write!(f, "{actor}'s next step is `{e}`")?,
+            Mismatch::Blocked(e) => write!(f, "{actor}'s next step `{e}` is not enabled")?,
+        }
+        write!(f, "\n  model state: {}", self.summary)?;
+        let enabled: Vec<String> = self.enabled.iter().map(|e| e.to_string()).collect();
+        write!(f, "\n  enabled steps: {}", enabled.join("; "))
+    }
+}
+
+impl std::error::Error for Divergence {}
+
+/// What an accepted trace did to the model.
+#[derive(Clone, Debug)]
+pub struct Validated {
+    /// The model's state after the last event.
+    pub state: State,
+    /// The events checked.
+    pub events: usize,
+}
+
+/// The thread of `actor`, if the configuration has one.
+fn thread_of(model: &EmmModel, actor: ActorId) -> Option<usize> {
+    model.actors().iter().position(|a| a.id == actor)
+}
+
+/// Checks `trace` against `model` from `initial`: each event must be the enabled next step of
+/// its actor (see the module docs). Returns the final state, or the first divergence.
+pub fn validate(
+    model: &EmmModel,
+    initial: &State,
+    trace: &[TraceEntry],
+) -> Result<Validated, Box<Divergence>> {
+    let mut s = initial.clone();
+    for (index, entry) in trace.iter().enumerate() {
+        match step(model, &s, *entry) {
+            Ok(next) => s = next,
+            Err(mismatch) => {
+                return Err(Box::new(Divergence {
+                    index,
+                    entry: *entry,
+                    mismatch,
+                    enabled: enabled_steps(model, &s),
+                    summary: summary(model, &s),
+                    state: s,
+                }))
+            }
+        }
+    }
+    Ok(Validated {
+        state: s,
+        events: trace.len(),
+    })
+}
+
+/// Takes one event: the state after it, or why the model cannot take it.
+pub fn step(model: &EmmModel, s: &State, entry: TraceEntry) -> Result<State, Mismatch> {
+    let t = thread_of(model, entry.actor).ok_or(Mismatch::UnknownActor)?;
+    let expected = expected_event(model, s, t).ok_or(Mismatch::Finished)?;
+    if expected != entry.event {
+        return Err(Mismatch::Different(expected));
+    }
+    if !model.enabled(s, t) {
+        return Err(Mismatch::Blocked(expected));
+    }
+    Ok(model.apply(s, t))
+}
+
+/// Every enabled step of `s`, as the event it records.
+pub fn enabled_steps(model: &EmmModel, s: &State) -> Vec<TraceEntry> {
+    (0..model.actors().len())
+        .filter(|&t| model.enabled(s, t))
+        .filter_map(|t| {
+            Some(TraceEntry {
+                actor: model.actors()[t].id,
+                event: expected_event(model, s, t)?,
+            })
+        })
+        .collect()
+}
+
+/// The model's state in words: the chain, the PTE and freed frames, the locks held, each
+/// driver, and where each actor is.
+pub fn summary(model: &EmmModel, s: &State) -> String {
+    let mut chain = vec!["head".to_owned()];
+    let mut n = s.head;
+    for _ in 0..model.config.total_notifiers() {
+        if n == NIL {
+            break;
+        }
+        chain.push(format!("n{n}"));
+        n = s.next[n as usize];
+    }
+    let mut parts = vec![chain.join(" -> ")];
+    parts.push(match s.pte {
+        NIL => "pte=none".to_owned(),
+        f => format!("pte=f{f}"),
+    });
+    let freed: Vec<String> = (0..8)
+        .filter(|f| s.freed & (1 << f) != 0)
+        .map(|f| format!("f{f}"))
+        .collect();
+    if !freed.is_empty() {
+        parts.push(format!("freed {}", freed.join(",")));
+    }
+    if s.mmap_sem {
+        parts.push("mmap_sem held".into());
+    }
+    if s.rmap_writer {
+        parts.push("all rmap locks held".into());
+    } else if s.rmap_readers > 0 {
+        parts.push(format!("rmap readers={}", s.rmap_readers));
+    }
+    if s.spin {
+        parts.push("spinlock held".into());
+    }
+    if s.srcu_readers != [0, 0] || s.srcu_sync {
+        parts.push(format!(
+            "srcu idx={} readers={}/{}",
+            s.srcu_idx, s.srcu_readers[0], s.srcu_readers[1]
+        ));
+    }
+    for n in 0..model.config.total_notifiers() {
+        let d = &s.drivers[n];
+        let mirror = match d.mirror {
+            NIL => "none".to_owned(),
+            f => format!("f{f}"),
+        };
+        let mut flags = String::new();
+        if d.stopped {
+            flags.push_str(" stopped");
+        }
+        if d.released {
+            flags.push_str(" released");
+        }
+        parts.push(format!(
+            "drv{n}(mirror={mirror} in_progress={} seq={}{flags})",
+            d.in_progress, d.seq
+        ));
+    }
+    for (t, a) in model.actors().iter().enumerate() {
+        let at = match model.program(t).get(s.threads[t].pc as usize) {
+            None => "done".to_owned(),
+            Some(_) => crate::trace::describe(model, s, t),
+        };
+        parts.push(format!("{}: {at}", a.id));
+    }
+    parts.join(", ")
+}

@@ -1,0 +1,145 @@
+//! The model's counterexamples replayed on the real implementation (model to code): one real
+//! thread per model actor, released one step at a time in the trace's order.
+//!
+//! On the historical protocol they come from, the shortest `no_stale_secondary`
+//! counterexamples make the real code break the property: a real driver maps a frame that the
+//! real page table frees. On the production protocol the same interleaving cannot happen: the
+//! replay reports the step the implementation refuses, and returns.
+
+use emm_cli::replay_on;
+use emm_model::{check, Config, EmmModel, Trace, Variant};
+use emm_tests::{cfg, options};
+use std::time::{Duration, Instant};
+
+const PATIENCE: Duration = Duration::from_millis(200);
+
+/// The checker's shortest counterexample of `property` for `variant` on `config`.
+fn shortest(variant: Variant, config: Config, property: &str) -> (EmmModel, Trace) {
+    let report = check(variant, config, &options(true, true));
+    let p = report
+        .properties
+        .iter()
+        .find(|p| p.name == property)
+        .expect("a property of the spec");
+    assert!(p.shortest, "{variant}: the shortest-path search finished");
+    let trace = p
+        .trace
+        .clone()
+        .unwrap_or_else(|| panic!("{variant} violates {property} on {config:?}"));
+    (EmmModel::new(variant, config), trace)
+}
+
+/// The registration race (1 VM, 1 notifier, 1 registration) and the default configuration
+/// (which adds an unregistration: its shortest violation is the seed's unregister).
+fn configs() -> [Config; 2] {
+    [cfg(1, 1, 1, 0), Config::default()]
+}
+
+#[test]
+fn broken_counterexamples_break_the_real_code() {
+    for variant in [Variant::EmmStopStart, Variant::RcuPublish] {
+        for config in configs() {
+            let (model, trace) = shortest(variant, config, "no_stale_secondary");
+            let replayed = replay_on(variant.name(), &model, &trace, PATIENCE);
+            let context = format!("{variant} on {}", config.to_flags());
+            assert_eq!(replayed.refused, None, "{context}: {replayed:?}");
+            assert_eq!(replayed.taken.len(), trace.steps.len(), "{context}");
+            assert!(
+                replayed
+                    .violated_in_replay
+                    .iter()
+                    .any(|v| v.property == "no_stale_secondary"),
+                "{context}: the real driver must map a freed frame: {replayed:?}"
+            );
+            assert!(replayed.completed, "{context}: every thread ends");
+        }
+    }
+}
+
+/// The production protocol never breaks a property under these schedules. The registration
+/// race cannot even be scheduled: the registration waits for the open invalidation. (The
+/// seed's unregister race schedules the unregistration wholly before the invalidation, which
+/// production follows, safely: its unregister's `release` drops the mirror.)
+#[test]
+fn broken_counterexamples_cannot_happen_on_the_production_protocol() {
+    for variant in [Variant::EmmStopStart, Variant::RcuPublish] {
+        for config in configs() {
+            let (model, trace) = shortest(variant, config, "no_stale_secondary");
+            let started = Instant::now();
+            let replayed = replay_on("take-all-locks", &model, &trace, PATIENCE);
+            let context = format!("{variant} on {}: {:?}", config.to_flags(), replayed.refused);
+            assert!(
+                replayed.violated_in_replay.is_empty() && replayed.execution.violations.is_empty(),
+                "{context}: {:?}",
+                replayed.execution.violations
+            );
+            assert!(replayed.completed, "{context}: every thread ends");
+            // Refused and released, not hung: the patience per step bounds the wait.
+            assert!(started.elapsed() < Duration::from_secs(10), "{context}");
+            if config.registrations > 0 && config.unregistrations == 0 {
+                let (step, _) = replayed
+                    .refused
+                    .unwrap_or_else(|| panic!("{context}: take-all-locks followed the race"));
+                assert_eq!(
+                    model.actors()[trace.threads[step]].id.to_string(),
+                    "reg0",
+                    "{context}: the registration is what waits"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn cli_prints_the_implementation_beside_the_model() {
+    let (model, trace) = shortest(Variant::EmmStopStart, cfg(1, 1, 1, 0), "no_stale_secondary");
+    let path: Vec<String> = trace
+        .threads
+        .iter()
+        .map(|&t| model.actors()[t].id.to_string())
+        .collect();
+    let path = path.join(",");
+    let base = [
+        "replay",
+        "--variant",
+        "emm-stop-start",
+        "--invalidators",
+        "1",
+        "--notifiers",
+        "1",
+        "--registrations",
+        "1",
+        "--unregistrations",
+        "0",
+        "--path",
+        &path,
+        "--on-impl",
+    ];
+    let run = |extra: &[&str]| {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let args = std::iter::once("emm-check")
+            .chain(base.iter().copied())
+            .chain(extra.iter().copied());
+        let code = emm_cli::run(args, &mut out, &mut err, emm_model::check::Progress::Silent);
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    };
+    let (code, out, err) = run(&[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("implementation: emm-stop-start"), "{out}");
+    assert!(out.contains("the implementation took all"), "{out}");
+    assert!(
+        out.contains("on the implementation: no_stale_secondary"),
+        "{out}"
+    );
+    let (code, out, err) = run(&["take-all-locks"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("REFUSED (blocked"), "{out}");
+    assert!(out.contains("cannot happen on take-all-locks"), "{out}");
+    let (code, _, err) = run(&["interval-seq"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no implementation of that protocol"), "{err}");
+}
