@@ -327,6 +327,7 @@ fn trace_divergences_are_reported() {
             .contains("vm0's next step is `rmap lock (read)`"),
         "{d}"
     );
+    eprintln!("{d}");
 
     // A step of another protocol: the drain's `emm_stopping = 1`, taken by the registrar.
     let mut foreign = execution.trace.clone();

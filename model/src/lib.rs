@@ -36,6 +36,13 @@
 //! ```
 //!
 //! Nothing in the model knows which verdict a variant should get: [`check::check`] finds it.
+//!
+//! # The model and the implementation
+//!
+//! [`conformance`] checks that a trace recorded by the implementation (crate `emm`, feature
+//! `trace`) is a behaviour of the model: each event the enabled next step of its actor, with the
+//! same outcome. The other way, `emm-check replay --on-impl` replays the model's traces on the
+//! implementation ([`cli::OnImplementation`]).
 
 pub mod check;
 pub mod cli;
