@@ -227,6 +227,15 @@ impl<C: Chain> Registration<C> {
 
     /// Unregisters: unlinks the notifier, calls its `release` (unless teardown already
     /// unlinked it), and waits until no callback of it runs or can start.
+    ///
+    /// # Panics
+    ///
+    /// * If `release` panics: the notifier is unlinked all the same, then the panic goes on.
+    /// * With the production protocol, if the calling thread is inside a walk of the same
+    ///   address space (in a notifier callback, or holding an invalidation open): waiting for
+    ///   the walks would wait for its own. The notifier then stays linked until teardown;
+    ///   unregister after the callback returns, or from another thread. (Dropping the handle
+    ///   there panics the same way.) The historical protocols do not check: they deadlock.
     pub fn unregister(mut self) {
         self.live = false;
         self.space.chain.unregister(self.id);

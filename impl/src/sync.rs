@@ -334,3 +334,40 @@ pub fn default_shards() -> usize {
             .next_power_of_two()
     }
 }
+
+// The read side the calling thread is inside, by the address of its chain (0: none). Set by a
+// chain's read side while it is open, so that a register, unregister or teardown on the same
+// chain from inside it (from a notifier callback, or with an invalidation open) can refuse
+// clearly instead of waiting for the thread's own read side for ever.
+#[cfg(not(any(loom, feature = "shuttle")))]
+std::thread_local! {
+    static READ_SIDE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static READ_SIDE: std::cell::Cell<usize> = std::cell::Cell::new(0);
+}
+
+#[cfg(all(feature = "shuttle", not(loom)))]
+shuttle::thread_local! {
+    static READ_SIDE: std::cell::Cell<usize> = std::cell::Cell::new(0);
+}
+
+/// Marks the calling thread as inside a read side of the chain at address `chain`; returns the
+/// previous mark, for [`restore_read_side`] when the read side closes.
+#[inline]
+pub(crate) fn mark_read_side(chain: usize) -> usize {
+    READ_SIDE.with(|side| side.replace(chain))
+}
+
+/// Restores the mark that [`mark_read_side`] replaced.
+#[inline]
+pub(crate) fn restore_read_side(previous: usize) {
+    READ_SIDE.with(|side| side.set(previous));
+}
+
+/// Whether the calling thread is inside a read side of the chain at address `chain`.
+pub(crate) fn in_read_side(chain: usize) -> bool {
+    READ_SIDE.with(|side| side.get() == chain)
+}

@@ -60,6 +60,7 @@ use emm_proofs::Callback;
 #[cfg(any(loom, feature = "trace"))]
 use emm_proofs::{Event, Op};
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 /// One linked notifier, as each shard's copy of the chain holds it.
@@ -123,12 +124,32 @@ impl TakeAllLocks {
         self.shards.iter().map(|shard| shard.write()).collect()
     }
 
+    /// The chain's address, by which a thread marks that it is inside the chain's read side.
+    fn address(&self) -> usize {
+        self as *const TakeAllLocks as usize
+    }
+
+    /// Refuses a writer's operation from inside a read side of this chain on the calling
+    /// thread: it would wait for that read side, which waits for it.
+    fn refuse_from_read_side(&self, operation: &str) {
+        if sync::in_read_side(self.address()) {
+            panic!(
+                "emm: {operation} called from inside a walk of the same address space (a \
+                 notifier callback, or an open invalidation or aging walk on this thread): it \
+                 would wait for this thread's own walk to end. Call it after the walk returns, \
+                 or from another thread."
+            );
+        }
+    }
+
     /// The calling thread's read side.
     #[inline]
     fn open(&self) -> Walks<'_> {
         let shard = sync::thread_hint() & self.mask;
+        let copy = self.shards[shard].read();
         Walks {
-            copy: self.shards[shard].read(),
+            copy,
+            outer: sync::mark_read_side(self.address()),
             #[cfg(any(loom, feature = "trace"))]
             trace: self.trace.as_deref(),
             #[cfg(any(loom, feature = "trace"))]
@@ -155,6 +176,7 @@ impl Chain for TakeAllLocks {
     }
 
     fn register(&self, notifier: Arc<dyn Notifier>) -> Result<RegistrationId, TornDown> {
+        self.refuse_from_read_side("register");
         traced!(self.trace, |t| t.point());
         let mut writer = self.writer.lock();
         if writer.torn_down {
@@ -195,8 +217,9 @@ impl Chain for TakeAllLocks {
     }
 
     fn unregister(&self, id: RegistrationId) {
+        self.refuse_from_read_side("unregister");
         traced!(self.trace, |t| t.point());
-        let linked = {
+        let (linked, released) = {
             // As mmu_notifier_unregister(): ->release() before the unlink, from a read side, so
             // the secondary MMU drops its mappings while invalidations may still reach it. A
             // notifier that teardown already unlinked is in no copy and gets no second release.
@@ -205,15 +228,18 @@ impl Chain for TakeAllLocks {
             traced!(self.trace, |t| t.record(&[Event::CheckHashed {
                 linked: link.is_some()
             }]));
+            let mut released = Ok(());
             if let Some(link) = &link {
                 traced!(self.trace, |t| {
                     t.record(&[Event::Step(Op::SrcuReadLock)]);
                     t.point();
                 });
-                link.notifier.release();
+                // A release that panics still unregisters: the panic goes on to the caller
+                // once the notifier is unlinked and no walk can reach it.
+                released = panic::catch_unwind(AssertUnwindSafe(|| link.notifier.release()));
                 traced!(self.trace, |t| t.record(&[Event::Step(Op::SrcuReadUnlock)]));
             }
-            link.is_some()
+            (link.is_some(), released)
         };
         traced!(self.trace, |t| t.point());
         let _writer = self.writer.lock();
@@ -238,6 +264,14 @@ impl Chain for TakeAllLocks {
             ]);
         });
         let _ = linked;
+        drop(copies);
+        drop(_writer);
+        if let Err(panic) = released {
+            // Dropping a registration while unwinding must not panic again (that aborts).
+            if !std::thread::panicking() {
+                panic::resume_unwind(panic);
+            }
+        }
     }
 
     #[inline]
@@ -259,6 +293,7 @@ impl Chain for TakeAllLocks {
     }
 
     fn teardown(&self) {
+        self.refuse_from_read_side("teardown");
         traced!(self.trace, |t| t.point());
         // mmu_notifier_release(): refuse new registrations first, so none joins after the
         // release walk and is unlinked without a release. The writer lock stays held to the
@@ -266,12 +301,13 @@ impl Chain for TakeAllLocks {
         // kernel, where both happen inside one SRCU read side).
         let mut writer = self.writer.lock();
         writer.torn_down = true;
-        {
-            // The release walk runs under a read side, like every walk: an unregister that
-            // races it waits for it, so no release runs after that unregister returns.
-            let window = self.open();
-            window.walk(Callback::Release, false, |link| link.notifier.release());
-        }
+        // The release walk runs under a read side, like every walk: an unregister that races
+        // it waits for it, so no release runs after that unregister returns. A release that
+        // panics does not stop the teardown: the others are released and every notifier is
+        // unlinked before the panic goes on to the caller.
+        let released = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.open().walk(Callback::Release, false, Range::ALL);
+        }));
         traced!(self.trace, |t| t.point());
         let mut copies = self.take_all_locks();
         traced!(self.trace, |t| {
@@ -292,13 +328,19 @@ impl Chain for TakeAllLocks {
         for copy in &mut copies {
             copy.clear();
         }
+        drop(copies);
         drop(writer);
+        if let Err(panic) = released {
+            panic::resume_unwind(panic);
+        }
     }
 }
 
 /// An open read side of [`TakeAllLocks`]: one shard's read lock and its copy of the chain.
 pub struct Walks<'a> {
     copy: RwLockReadGuard<'a, Vec<Link>>,
+    /// The read side the thread was inside before this one (see [`sync::mark_read_side`]).
+    outer: usize,
     #[cfg(any(loom, feature = "trace"))]
     trace: Option<&'a dyn crate::trace::Tracer>,
     /// Opened by an invalidation: its end is also the reverse-map unlock.
@@ -314,14 +356,56 @@ impl fmt::Debug for Walks<'_> {
     }
 }
 
+/// Delivers `callback` to one notifier; what `clear_young` answered.
+#[inline]
+fn deliver(link: &Link, callback: Callback, range: Range) -> bool {
+    match callback {
+        Callback::InvalidateStart => link.notifier.invalidate_start(range),
+        Callback::InvalidateEnd => link.notifier.invalidate_end(range),
+        Callback::ClearYoung => return link.notifier.clear_young(range),
+        Callback::Release => link.notifier.release(),
+        // Not walks of this protocol.
+        Callback::Invalidate | Callback::Stop | Callback::Start => {}
+    }
+    false
+}
+
+/// What a walk leaves to do if a callback panics, run while the panic unwinds: the
+/// notifiers that got an `invalidate_start` get their `invalidate_end` (none is left with an
+/// invalidation open that never ends, which would make its faults retry for ever); in any
+/// other walk the notifiers after the one that panicked still get the callback. A second
+/// panic there is swallowed: the first goes on to the caller.
+struct Unwind<'w, 'a> {
+    walks: &'w Walks<'a>,
+    callback: Callback,
+    range: Range,
+    /// The index of the notifier being called.
+    at: usize,
+}
+
+impl Drop for Unwind<'_, '_> {
+    #[cold]
+    fn drop(&mut self) {
+        let copy = &self.walks.copy;
+        let (rest, callback) = match self.callback {
+            Callback::InvalidateStart => (&copy[..self.at], Callback::InvalidateEnd),
+            other => (&copy[self.at + 1..], other),
+        };
+        for link in rest {
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| deliver(link, callback, self.range)));
+        }
+    }
+}
+
 impl Walks<'_> {
-    /// One walk over the copy, calling `call` on each link: as the kernel's
+    /// One walk over the copy, delivering `callback` to each link: as the kernel's
     /// `hlist_for_each_entry_srcu()` inside `srcu_read_lock()` and, if `unlock`,
     /// `srcu_read_unlock()` (teardown unlinks everything before it unlocks). The copy cannot
-    /// change while the read lock is held, so each load reads what a writer left.
+    /// change while the read lock is held, so each load reads what a writer left. Whether any
+    /// `clear_young` answered `true`. A callback's panic is cleaned up after ([`Unwind`]) and
+    /// goes on to the caller.
     #[inline]
-    #[cfg_attr(not(any(loom, feature = "trace")), allow(unused_variables))]
-    fn walk(&self, callback: Callback, unlock: bool, mut call: impl FnMut(&Link)) {
+    fn walk(&self, callback: Callback, unlock: bool, range: Range) -> bool {
         traced!(self.trace, |t| t.record(&[
             Event::Step(Op::SrcuReadLock),
             Event::LoadHead {
@@ -329,9 +413,19 @@ impl Walks<'_> {
                 node: self.copy.first().map(|l| t.node(l.id)),
             },
         ]));
+        let mut young = false;
+        let mut unwind = Unwind {
+            walks: self,
+            callback,
+            range,
+            at: 0,
+        };
         for (i, link) in self.copy.iter().enumerate() {
+            unwind.at = i;
             traced!(self.trace, |t| t.point());
-            call(link);
+            // Every notifier is asked (no short cut for clear_young): each must clear its own
+            // accessed bits.
+            young |= deliver(link, callback, range);
             traced!(self.trace, |t| {
                 t.point();
                 t.record(&[Event::LoadNext {
@@ -340,36 +434,30 @@ impl Walks<'_> {
                 }]);
             });
         }
+        // Only a panic needs the clean-up.
+        std::mem::forget(unwind);
         if unlock {
             traced!(self.trace, |t| t.record(&[Event::Step(Op::SrcuReadUnlock)]));
         }
+        young
     }
 }
 
 impl Window for Walks<'_> {
     #[inline]
     fn invalidate_start(&self, range: Range) {
-        self.walk(Callback::InvalidateStart, true, |link| {
-            link.notifier.invalidate_start(range)
-        });
+        self.walk(Callback::InvalidateStart, true, range);
     }
 
     #[inline]
     fn invalidate_end(&self, range: Range) {
         traced!(self.trace, |t| t.point());
-        self.walk(Callback::InvalidateEnd, true, |link| {
-            link.notifier.invalidate_end(range)
-        });
+        self.walk(Callback::InvalidateEnd, true, range);
     }
 
     #[inline]
     fn clear_young(&self, range: Range) -> bool {
-        // Every notifier is asked (no short cut): each must clear its own accessed bits.
-        let mut young = false;
-        self.walk(Callback::ClearYoung, true, |link| {
-            young |= link.notifier.clear_young(range)
-        });
-        young
+        self.walk(Callback::ClearYoung, true, range)
     }
 
     #[cfg(any(loom, feature = "trace"))]
@@ -386,11 +474,13 @@ impl Window for Walks<'_> {
     }
 }
 
-#[cfg(any(loom, feature = "trace"))]
 impl Drop for Walks<'_> {
+    #[inline]
     fn drop(&mut self) {
+        #[cfg(any(loom, feature = "trace"))]
         if self.rmap {
             traced!(self.trace, |t| t.record(&[Event::Step(Op::RmapReadUnlock)]));
         }
+        sync::restore_read_side(self.outer);
     }
 }

@@ -241,3 +241,72 @@ fn emm_stop_start_fails_under_shuttle() {
         FailOn::Property("start_end_balanced"),
     );
 }
+
+/// A notifier that panics in its first `invalidate_start`, and a well-behaved one, under
+/// shuttle: whatever the schedule, the panic reaches the invalidating caller, the other
+/// notifier is left with no invalidation open, and register, unregister, invalidations and
+/// teardown still work afterwards.
+#[test]
+fn take_all_locks_survives_a_panicking_callback() {
+    use emm::sync::{thread, AtomicBool, AtomicI64, Ordering};
+    use emm::{AddressSpace, Notifier, Range};
+
+    struct Counting {
+        open: AtomicI64,
+        panics_once: AtomicBool,
+    }
+    impl Notifier for Counting {
+        fn invalidate_start(&self, _: Range) {
+            if self.panics_once.swap(false, Ordering::SeqCst) {
+                panic!("injected fault");
+            }
+            self.open.fetch_add(1, Ordering::SeqCst);
+        }
+        fn invalidate_end(&self, _: Range) {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let counting = |panics| {
+        Arc::new(Counting {
+            open: AtomicI64::new(0),
+            panics_once: AtomicBool::new(panics),
+        })
+    };
+    let page = Range::new(0x1000, 0x2000);
+    let body = move || {
+        let mm = AddressSpace::<TakeAllLocks>::new();
+        let good = counting(false);
+        let _good = mm.register(good.clone()).unwrap();
+        let faulty = counting(true);
+        let faulty_handle = mm.register(faulty.clone()).unwrap();
+        let invalidators: Vec<_> = (0..2)
+            .map(|_| {
+                let mm = mm.clone();
+                thread::spawn(move || {
+                    panic::catch_unwind(AssertUnwindSafe(|| mm.invalidate(page, |_| ()))).is_err()
+                })
+            })
+            .collect();
+        let registrar = {
+            let mm = mm.clone();
+            thread::spawn(move || {
+                let late = mm.register(counting(false)).unwrap();
+                late.unregister();
+            })
+        };
+        let panicked: usize = invalidators
+            .into_iter()
+            .map(|t| usize::from(t.join().unwrap()))
+            .sum();
+        registrar.join().unwrap();
+        assert_eq!(panicked, 1, "the one panic reached its invalidating caller");
+        assert_eq!(good.open.load(Ordering::SeqCst), 0);
+        faulty_handle.unregister();
+        mm.invalidate(page, |_| ());
+        assert_eq!(good.open.load(Ordering::SeqCst), 0);
+        mm.teardown();
+    };
+    let n = iterations();
+    shuttle::check_random(body, n);
+    shuttle::check_pct(body, n, PCT_DEPTH);
+}
