@@ -111,7 +111,21 @@ pub trait Window {
 /// unregister or [`teardown`](AddressSpace::teardown) on the same address space. With the
 /// production protocol a registration waiting for the first read side would block the second
 /// one, and the thread would wait on itself (as a kernel thread would that took a reverse-map
-/// lock twice across `mm_take_all_locks()`).
+/// lock twice across `mm_take_all_locks()`). The production protocol refuses register,
+/// unregister and teardown there (and from inside a notifier callback, which runs inside a
+/// walk) with a panic that says so, instead of deadlocking.
+///
+/// # Callbacks that panic
+///
+/// With the production protocol a panic in a callback goes on to the caller that caused the
+/// walk, and leaves the address space working: if an `invalidate_start` panics, the notifiers
+/// that already got theirs get their `invalidate_end` before the panic leaves
+/// [`invalidate_range_start`](AddressSpace::invalidate_range_start) (none is left with an
+/// invalidation open); in every other walk the notifiers after the one that panicked still get
+/// the callback; a `release` that panics in unregister or teardown still unlinks. No lock stays
+/// held or poisoned. A callback that panics while its thread is already unwinding (in the end
+/// walk of an invalidation whose zap panicked) aborts the process, as any such panic does. The
+/// historical protocols are kept as the patches read, without this hardening.
 pub struct AddressSpace<C: Chain = crate::TakeAllLocks> {
     chain: C,
 }

@@ -242,7 +242,7 @@ impl Chain for TakeAllLocks {
             (link.is_some(), released)
         };
         traced!(self.trace, |t| t.point());
-        let _writer = self.writer.lock();
+        let writer = self.writer.lock();
         // hlist_del_init_rcu() + synchronize_srcu(): each write lock waits for the walks that
         // still read the old copy of its shard; once all are taken, no walk can reach `id`.
         let mut copies = self.take_all_locks();
@@ -263,9 +263,10 @@ impl Chain for TakeAllLocks {
                 Event::Step(Op::SynchronizeSrcuWait),
             ]);
         });
+        // Only the trace tells a linked notifier's unregister from one that teardown unlinked.
         let _ = linked;
         drop(copies);
-        drop(_writer);
+        drop(writer);
         if let Err(panic) = released {
             // Dropping a registration while unwinding must not panic again (that aborts).
             if !std::thread::panicking() {
