@@ -270,3 +270,47 @@ pub fn xml_elements(doc: &str) -> Result<Vec<String>, String> {
     check_text(rest)?;
     Ok(names)
 }
+
+/// The variants in the order of [`Variant::ALL`], each with its check on the default
+/// configuration: the tests pick their subjects from what the checker finds, not from names.
+pub fn default_reports() -> Vec<(Variant, CheckReport)> {
+    Variant::ALL
+        .into_iter()
+        .map(|v| (v, verdicts(v, Config::default())))
+        .collect()
+}
+
+/// The first variant whose default configuration holds.
+pub fn sound_variant() -> Variant {
+    default_reports()
+        .into_iter()
+        .find(|(_, r)| r.verdict == emm_model::Verdict::Holds)
+        .map(|(v, _)| v)
+        .expect("a variant that holds")
+}
+
+/// The variant with the most violated properties on the default configuration (the first
+/// such, in the order of [`Variant::ALL`]).
+pub fn most_broken_variant() -> Variant {
+    let reports = default_reports();
+    let most = reports
+        .iter()
+        .map(|(_, r)| r.violated().len())
+        .max()
+        .unwrap_or(0);
+    assert!(most > 0, "some variant is broken");
+    reports
+        .into_iter()
+        .find(|(_, r)| r.violated().len() == most)
+        .map(|(v, _)| v)
+        .expect("a broken variant")
+}
+
+/// The variants that violate `property` on the default configuration.
+pub fn variants_violating(property: &str) -> Vec<Variant> {
+    default_reports()
+        .into_iter()
+        .filter(|(_, r)| r.violated().contains(&property))
+        .map(|(v, _)| v)
+        .collect()
+}

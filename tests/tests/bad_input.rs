@@ -1,7 +1,9 @@
 //! Every kind of bad input to `emm-check`: each is refused with exit status 2 and one line on
 //! stderr that says why, and nothing panics.
 
-use emm_tests::{assert_usage_error, cli, cli_os, temp_file, temp_path};
+use emm_tests::{
+    assert_usage_error, cli, cli_os, most_broken_variant, sound_variant, temp_file, temp_path,
+};
 use std::ffi::OsString;
 
 #[test]
@@ -172,7 +174,7 @@ fn nothing_to_check() {
         &[
             "explore",
             "--variant",
-            "take-all-locks",
+            sound_variant().name(),
             "--counterexample",
             "no_stale_secondary",
         ],
@@ -318,10 +320,10 @@ fn explore_on_an_address_in_use() {
     );
 }
 
-/// A replay document of the default configuration's shortest `no_stale_secondary`
-/// counterexample of emm-stop-start, as `replay --format json` writes it.
+/// A replay document of the first shortest counterexample that `check` prints for the most
+/// broken variant on the default configuration, as `replay --format json` writes it.
 fn replay_doc() -> serde_json::Value {
-    let (_, out, _) = cli(&["check", "--variant", "emm-stop-start"]);
+    let (_, out, _) = cli(&["check", "--variant", most_broken_variant().name()]);
     let line = out
         .lines()
         .find_map(|l| l.strip_prefix("replay: emm-check "))
@@ -346,30 +348,36 @@ fn replay_files_that_replay() {
     let file = temp_file("trace.json", doc.to_string().as_bytes());
     let (code, out, err) = cli(&["replay", &file]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("no_stale_secondary violated at step"), "{out}");
+    assert!(out.contains(" violated at step "), "{out}");
     // The same file with the flags it was made with, given again, and its own JSON again.
-    let (code, _, err) = cli(&[
-        "replay",
-        &file,
-        "--variant",
-        "emm-stop-start",
-        "--invalidators",
-        "1",
-    ]);
+    let variant = doc["variant"].as_str().expect("a variant");
+    let (code, _, err) = cli(&["replay", &file, "--variant", variant, "--invalidators", "1"]);
     assert_eq!(code, 0, "{err}");
     let (code, json, _) = cli(&["replay", &file, "--format", "json"]);
     assert_eq!(code, 0);
     let again: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(again, doc, "replaying a replay document gives it back");
     // A check document: its first violated property's trace, or the one asked for.
-    let (_, check, _) = cli(&["check", "--variant", "emm-stop-start", "--format", "json"]);
+    let (_, check, _) = cli(&["check", "--variant", variant, "--format", "json"]);
+    let check_doc: serde_json::Value = serde_json::from_str(&check).expect("JSON");
+    let violated: Vec<&str> = check_doc["properties"]
+        .as_array()
+        .expect("properties")
+        .iter()
+        .filter(|p| p["status"] == "violated")
+        .map(|p| p["name"].as_str().expect("a name"))
+        .collect();
     let file = temp_file("check.json", check.as_bytes());
     let (code, out, _) = cli(&["replay", &file]);
     assert_eq!(code, 0);
-    assert!(out.contains("no_stale_secondary violated at step"), "{out}");
-    let (code, out, _) = cli(&["replay", &file, "--property", "walk_integrity"]);
+    assert!(
+        out.contains(&format!("{} violated at step", violated[0])),
+        "{out}"
+    );
+    let last = violated[violated.len() - 1];
+    let (code, out, _) = cli(&["replay", &file, "--property", last]);
     assert_eq!(code, 0);
-    assert!(out.contains("walk_integrity violated at step"), "{out}");
+    assert!(out.contains(&format!("{last} violated at step")), "{out}");
 }
 
 #[test]
@@ -452,9 +460,14 @@ fn malformed_replay_files() {
 fn replay_files_of_another_variant_or_configuration() {
     let doc = replay_doc();
     let file = temp_file("trace.json", doc.to_string().as_bytes());
+    let theirs = doc["variant"].as_str().expect("a variant").to_string();
+    let other = emm_model::Variant::ALL
+        .into_iter()
+        .find(|v| v.name() != theirs)
+        .expect("another variant");
     assert_usage_error(
-        &["replay", &file, "--variant", "take-all-locks"],
-        "wrong variant: the file holds a trace of emm-stop-start, not take-all-locks",
+        &["replay", &file, "--variant", other.name()],
+        &format!("wrong variant: the file holds a trace of {theirs}, not {other}"),
     );
     assert_usage_error(
         &["replay", &file, "--invalidators", "2"],
@@ -513,7 +526,13 @@ fn replay_files_whose_path_leaves_the_model() {
 
 #[test]
 fn a_check_document_without_the_asked_trace() {
-    let (_, check, _) = cli(&["check", "--variant", "take-all-locks", "--format", "json"]);
+    let (_, check, _) = cli(&[
+        "check",
+        "--variant",
+        sound_variant().name(),
+        "--format",
+        "json",
+    ]);
     replay_file_error(
         check.as_bytes(),
         &["--property", "no_stale_secondary"],

@@ -3,7 +3,9 @@
 
 use emm_model::explorer::{explorer_path, readable, ExplorerModel};
 use emm_model::{EmmModel, Trace, Variant};
-use emm_tests::{cli, temp_file, xml_elements};
+use emm_tests::{
+    cli, most_broken_variant, sound_variant, temp_file, variants_violating, xml_elements,
+};
 use stateright::Model;
 
 /// The command whose output is `docs/emm-stop-start.svg` (after `emm-check`).
@@ -82,11 +84,10 @@ fn assert_self_contained_svg(svg: &str) {
 
 #[test]
 fn svg_draws_every_violated_property_with_every_actor_and_step() {
-    let args = ["--variant", "emm-stop-start"];
-    let doc = check_json(&args);
+    let variant = most_broken_variant();
+    let doc = check_json(&["--variant", variant.name()]);
     let violated = violations(&doc);
-    assert!(!violated.is_empty());
-    let (code, svg, err) = cli(&["check", "--variant", "emm-stop-start", "--format", "svg"]);
+    let (code, svg, err) = cli(&["check", "--variant", variant.name(), "--format", "svg"]);
     assert_eq!(code, 1, "the exit status is the verdict's: {err}");
     assert_self_contained_svg(&svg);
     let elements = xml_elements(&svg).expect("well-formed");
@@ -94,7 +95,7 @@ fn svg_draws_every_violated_property_with_every_actor_and_step() {
     let steps: usize = violated.iter().map(|(_, a)| a.len()).sum();
     // One group per panel and one per step.
     assert_eq!(panels, violated.len() + steps, "{svg}");
-    let actors = actors_of(Variant::EmmStopStart, emm_model::Config::default());
+    let actors = actors_of(variant, emm_model::Config::default());
     for a in &actors {
         // Each panel has a lifeline heading per actor of the configuration.
         let heading = format!(r#"class="actor">{a}</text>"#);
@@ -115,14 +116,17 @@ fn svg_draws_every_violated_property_with_every_actor_and_step() {
     }
     // The highlighted step of each panel is its last one: a red band per panel.
     assert_eq!(svg.matches(r##"fill="#fee2e2""##).count(), violated.len());
-    assert!(err.contains("--property NAME draws one"), "{err}");
+    if violated.len() > 1 {
+        assert!(err.contains("--property NAME draws one"), "{err}");
+    }
 }
 
 #[test]
 fn svg_and_mermaid_of_one_property() {
-    let doc = check_json(&["--variant", "rcu-publish"]);
+    let variant = most_broken_variant();
+    let doc = check_json(&["--variant", variant.name()]);
     let (name, actors) = violations(&doc).remove(0);
-    let base = ["check", "--variant", "rcu-publish", "--property", &name];
+    let base = ["check", "--variant", variant.name(), "--property", &name];
     let (code, svg, err) = cli(&[&base[..], &["--format", "svg"]].concat());
     assert_eq!(code, 1);
     assert!(err.is_empty(), "one property, no note: {err}");
@@ -153,7 +157,7 @@ fn svg_and_mermaid_of_one_property() {
             "{line}"
         );
     }
-    for a in actors_of(Variant::RcuPublish, emm_model::Config::default()) {
+    for a in actors_of(variant, emm_model::Config::default()) {
         assert!(
             lines.contains(&format!("    participant {a}").as_str()),
             "{a}"
@@ -169,15 +173,10 @@ fn svg_and_mermaid_of_one_property() {
 
 #[test]
 fn mermaid_of_every_violated_property() {
-    let doc = check_json(&["--variant", "emm-stop-start"]);
+    let variant = most_broken_variant();
+    let doc = check_json(&["--variant", variant.name()]);
     let violated = violations(&doc);
-    let (code, mermaid, _) = cli(&[
-        "check",
-        "--variant",
-        "emm-stop-start",
-        "--format",
-        "mermaid",
-    ]);
+    let (code, mermaid, _) = cli(&["check", "--variant", variant.name(), "--format", "mermaid"]);
     assert_eq!(code, 1);
     let diagrams: Vec<&str> = mermaid.split("\nsequenceDiagram").collect();
     assert_eq!(diagrams.len(), violated.len());
@@ -190,18 +189,13 @@ fn mermaid_of_every_violated_property() {
 
 #[test]
 fn a_check_with_nothing_violated_draws_a_note_not_a_counterexample() {
-    let (code, svg, _) = cli(&["check", "--variant", "take-all-locks", "--format", "svg"]);
+    let variant = sound_variant();
+    let (code, svg, _) = cli(&["check", "--variant", variant.name(), "--format", "svg"]);
     assert_eq!(code, 0);
     assert_self_contained_svg(&svg);
     assert!(svg.contains("no counterexample to draw"), "{svg}");
     assert!(!svg.contains(r#"class="step""#));
-    let (code, mermaid, _) = cli(&[
-        "check",
-        "--variant",
-        "take-all-locks",
-        "--format",
-        "mermaid",
-    ]);
+    let (code, mermaid, _) = cli(&["check", "--variant", variant.name(), "--format", "mermaid"]);
     assert_eq!(code, 0);
     assert!(mermaid.starts_with("sequenceDiagram\n"));
     assert!(!mermaid.contains("->>"));
@@ -209,7 +203,7 @@ fn a_check_with_nothing_violated_draws_a_note_not_a_counterexample() {
 
 #[test]
 fn replay_draws_its_trace() {
-    let doc = check_json(&["--variant", "emm-stop-start"]);
+    let doc = check_json(&["--variant", most_broken_variant().name()]);
     let file = temp_file("check.json", doc.to_string().as_bytes());
     let (name, actors) = violations(&doc).remove(0);
     for (format, marker) in [("svg", r#"<g class="step""#), ("mermaid", "->>mm: ")] {
@@ -257,7 +251,8 @@ fn shortest(model: &EmmModel, property: &'static str) -> Trace {
 
 #[test]
 fn explorer_states_read_as_the_chain_the_drivers_and_the_actors() {
-    let model = EmmModel::new(Variant::EmmStopStart, emm_model::Config::default());
+    let variant = variants_violating("no_stale_secondary")[0];
+    let model = EmmModel::new(variant, emm_model::Config::default());
     let trace = shortest(&model, "no_stale_secondary");
     let last = trace.states.last().expect("a state");
     let text = readable(&model, last);
@@ -304,7 +299,7 @@ fn explorer_states_read_as_the_chain_the_drivers_and_the_actors() {
 
 #[test]
 fn the_explorer_path_of_a_counterexample_leads_to_its_last_state() {
-    for variant in [Variant::EmmStopStart, Variant::RcuPublish] {
+    for variant in variants_violating("no_stale_secondary") {
         let model = EmmModel::new(variant, emm_model::Config::default());
         let trace = shortest(&model, "no_stale_secondary");
         let path = explorer_path(&model, &trace).expect("a path");
@@ -338,7 +333,7 @@ fn the_explorer_path_of_a_counterexample_leads_to_its_last_state() {
 
 #[test]
 fn the_explorer_draws_the_path_so_far() {
-    let model = EmmModel::new(Variant::EmmStopStart, emm_model::Config::default());
+    let model = EmmModel::new(most_broken_variant(), emm_model::Config::default());
     let explorer = ExplorerModel::new(model);
     let init = explorer.init_states().remove(0);
     let mut actions = Vec::new();
