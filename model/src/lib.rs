@@ -48,10 +48,14 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod conformance;
+pub mod estimate;
+pub mod explorer;
 pub mod model;
+pub mod picture;
 pub mod program;
 pub mod state;
 pub mod trace;
+pub mod tracefile;
 
 pub use check::{check, CheckOptions, CheckReport, Progress, Status, Verdict};
 pub use config::{Config, ConfigError, Variant};

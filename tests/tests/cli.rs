@@ -1,5 +1,5 @@
 //! The `emm-check` command line, run in-process: exit codes, output, the JSON document, and
-//! bad input.
+//! bad input (more of it in `bad_input.rs`; the limits in `limits.rs`).
 
 use emm_tests::cli;
 
@@ -214,91 +214,4 @@ fn bad_input_is_a_one_line_reason_and_exit_2() {
         assert_eq!(err.lines().count(), 1, "{args:?}: one line, got {err}");
         assert!(err.starts_with("emm-check: error: "), "{args:?}: {err}");
     }
-}
-
-#[test]
-fn a_state_limit_stops_the_search_with_exit_3() {
-    let (code, out, _) = cli(&[
-        "check",
-        "--variant",
-        "take-all-locks",
-        "--invalidators",
-        "2",
-        "--notifiers",
-        "2",
-        "--max-states",
-        "1000",
-    ]);
-    assert_eq!(code, 3, "{out}");
-    assert!(
-        out.contains("INCOMPLETE: --max-states stopped the search"),
-        "{out}"
-    );
-    assert!(
-        out.contains("unknown"),
-        "unchecked statuses are unknown:\n{out}"
-    );
-    assert!(out.trim_end().ends_with("verdict: incomplete"));
-}
-
-#[test]
-fn a_violation_found_before_a_limit_still_exits_1() {
-    let (code, out, _) = cli(&[
-        "check",
-        "--variant",
-        "emm-stop-start",
-        "--max-states",
-        "20000",
-    ]);
-    assert_eq!(code, 1, "{out}");
-}
-
-#[test]
-fn a_timeout_stops_the_search_with_exit_3() {
-    // Hundreds of millions of states: no machine exhausts this in a second.
-    let (code, out, _) = cli(&[
-        "check",
-        "--variant",
-        "take-all-locks",
-        "--invalidators",
-        "3",
-        "--nested",
-        "--notifiers",
-        "3",
-        "--registrations",
-        "2",
-        "--unregistrations",
-        "2",
-        "--teardown",
-        "--aging",
-        "--timeout",
-        "1",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(code, 3, "{out}");
-    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    assert_eq!(doc["limit"], "--timeout");
-    assert_eq!(doc["verdict"], "incomplete");
-    assert!(doc["stats"]["seconds"].as_f64().unwrap() < 10.0);
-}
-
-#[test]
-fn a_memory_limit_stops_the_search_with_exit_3() {
-    let (code, out, _) = cli(&[
-        "check",
-        "--variant",
-        "take-all-locks",
-        "--invalidators",
-        "3",
-        "--notifiers",
-        "2",
-        "--max-memory",
-        "16",
-    ]);
-    assert_eq!(code, 3, "{out}");
-    assert!(
-        out.contains("INCOMPLETE: --max-memory stopped the search"),
-        "{out}"
-    );
 }
