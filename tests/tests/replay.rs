@@ -143,3 +143,50 @@ fn cli_prints_the_implementation_beside_the_model() {
     assert_eq!(code, 2);
     assert!(err.contains("no implementation of that protocol"), "{err}");
 }
+
+/// `check --format json` writes a file that `replay FILE --on-impl` replays on real code.
+#[test]
+fn a_saved_check_replays_on_the_implementation() {
+    let run = |args: &[&str]| {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let argv = std::iter::once("emm-check").chain(args.iter().copied());
+        let code = emm_cli::run(argv, &mut out, &mut err, emm_model::check::Progress::Silent);
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    };
+    let (code, json, _) = run(&[
+        "check",
+        "--variant",
+        "rcu-publish",
+        "--unregistrations",
+        "0",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1, "rcu-publish is broken");
+    let dir = std::env::temp_dir().join(format!("emm-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rcu-publish.json");
+    std::fs::write(&file, json).unwrap();
+    let file = file.to_str().unwrap();
+    let (code, out, err) = run(&[
+        "replay",
+        file,
+        "--property",
+        "no_stale_secondary",
+        "--on-impl",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("the implementation took all"), "{out}");
+    assert!(
+        out.contains("on the implementation: no_stale_secondary"),
+        "{out}"
+    );
+    let (code, _, err) = run(&["replay", file, "--on-impl", "--format", "json"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--on-impl prints text only"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
