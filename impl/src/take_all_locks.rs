@@ -59,6 +59,7 @@ use crossbeam_utils::CachePadded;
 use emm_proofs::Callback;
 #[cfg(any(loom, feature = "trace"))]
 use emm_proofs::{Event, Op};
+use std::cell::Cell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -150,6 +151,9 @@ impl TakeAllLocks {
         Walks {
             copy,
             outer: sync::mark_read_side(self.address()),
+            walking: Cell::new(0),
+            walk_callback: Cell::new(Callback::InvalidateStart),
+            walk_range: Cell::new(Range::ALL),
             #[cfg(any(loom, feature = "trace"))]
             trace: self.trace.as_deref(),
             #[cfg(any(loom, feature = "trace"))]
@@ -281,6 +285,7 @@ impl Chain for TakeAllLocks {
         self.open()
     }
 
+    #[inline]
     fn invalidation_window(&self) -> Walks<'_> {
         traced!(self.trace, |t| t.point());
         #[cfg_attr(not(any(loom, feature = "trace")), allow(unused_mut))]
@@ -342,6 +347,11 @@ pub struct Walks<'a> {
     copy: RwLockReadGuard<'a, Vec<Link>>,
     /// The read side the thread was inside before this one (see [`sync::mark_read_side`]).
     outer: usize,
+    /// While a walk runs: 1 + the index of the notifier being called; 0 between walks.
+    walking: Cell<usize>,
+    /// The callback and range of the walk under way.
+    walk_callback: Cell<Callback>,
+    walk_range: Cell<Range>,
     #[cfg(any(loom, feature = "trace"))]
     trace: Option<&'a dyn crate::trace::Tracer>,
     /// Opened by an invalidation: its end is also the reverse-map unlock.
@@ -371,42 +381,38 @@ fn deliver(link: &Link, callback: Callback, range: Range) -> bool {
     false
 }
 
-/// What a walk leaves to do if a callback panics, run while the panic unwinds: the
-/// notifiers that got an `invalidate_start` get their `invalidate_end` (none is left with an
-/// invalidation open that never ends, which would make its faults retry for ever); in any
-/// other walk the notifiers after the one that panicked still get the callback. A second
-/// panic there is swallowed: the first goes on to the caller.
-struct Unwind<'w, 'a> {
-    walks: &'w Walks<'a>,
-    callback: Callback,
-    range: Range,
-    /// The index of the notifier being called.
-    at: usize,
-}
-
-impl Drop for Unwind<'_, '_> {
+impl Walks<'_> {
+    /// What a walk interrupted by a panic in the callback of notifier `walking - 1` leaves to
+    /// do, done when the read side closes (the panic unwinds through it) or before its next
+    /// walk (an invalidation's end walk, run by its guard while the panic unwinds): the
+    /// notifiers that got an `invalidate_start` get their `invalidate_end` (none is left with
+    /// an invalidation open that never ends, which would make its faults retry for ever); in
+    /// any other walk the notifiers after the one that panicked still get the callback. A
+    /// second panic here is swallowed: the first goes on to the caller.
     #[cold]
-    fn drop(&mut self) {
-        let copy = &self.walks.copy;
-        let (rest, callback) = match self.callback {
-            Callback::InvalidateStart => (&copy[..self.at], Callback::InvalidateEnd),
-            other => (&copy[self.at + 1..], other),
+    fn finish_interrupted(&self) {
+        let at = self.walking.replace(0) - 1;
+        let (rest, callback) = match self.walk_callback.get() {
+            Callback::InvalidateStart => (&self.copy[..at], Callback::InvalidateEnd),
+            other => (&self.copy[at + 1..], other),
         };
+        let range = self.walk_range.get();
         for link in rest {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| deliver(link, callback, self.range)));
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| deliver(link, callback, range)));
         }
     }
-}
 
-impl Walks<'_> {
     /// One walk over the copy, delivering `callback` to each link: as the kernel's
     /// `hlist_for_each_entry_srcu()` inside `srcu_read_lock()` and, if `unlock`,
     /// `srcu_read_unlock()` (teardown unlinks everything before it unlocks). The copy cannot
     /// change while the read lock is held, so each load reads what a writer left. Whether any
-    /// `clear_young` answered `true`. A callback's panic is cleaned up after ([`Unwind`]) and
-    /// goes on to the caller.
+    /// `clear_young` answered `true`. If a callback panics, the walk records where, for
+    /// [`finish_interrupted`](Self::finish_interrupted), and the panic goes on to the caller.
     #[inline]
     fn walk(&self, callback: Callback, unlock: bool, range: Range) -> bool {
+        if self.walking.get() != 0 {
+            self.finish_interrupted();
+        }
         traced!(self.trace, |t| t.record(&[
             Event::Step(Op::SrcuReadLock),
             Event::LoadHead {
@@ -415,14 +421,12 @@ impl Walks<'_> {
             },
         ]));
         let mut young = false;
-        let mut unwind = Unwind {
-            walks: self,
-            callback,
-            range,
-            at: 0,
-        };
+        // Where a panic would interrupt the walk: two stores per walk and one per notifier,
+        // no landing pad in the loop (a drop guard here cost more than the walk itself).
+        self.walk_callback.set(callback);
+        self.walk_range.set(range);
         for (i, link) in self.copy.iter().enumerate() {
-            unwind.at = i;
+            self.walking.set(i + 1);
             traced!(self.trace, |t| t.point());
             // Every notifier is asked (no short cut for clear_young): each must clear its own
             // accessed bits.
@@ -435,8 +439,7 @@ impl Walks<'_> {
                 }]);
             });
         }
-        // Only a panic needs the clean-up.
-        std::mem::forget(unwind);
+        self.walking.set(0);
         if unlock {
             traced!(self.trace, |t| t.record(&[Event::Step(Op::SrcuReadUnlock)]));
         }
@@ -478,6 +481,10 @@ impl Window for Walks<'_> {
 impl Drop for Walks<'_> {
     #[inline]
     fn drop(&mut self) {
+        if self.walking.get() != 0 {
+            // A panic is unwinding through the read side from inside a walk.
+            self.finish_interrupted();
+        }
         #[cfg(any(loom, feature = "trace"))]
         if self.rmap {
             traced!(self.trace, |t| t.record(&[Event::Step(Op::RmapReadUnlock)]));

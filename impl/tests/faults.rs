@@ -33,6 +33,8 @@ enum Fault {
 struct Faulty {
     fault: Fault,
     armed: AtomicBool,
+    /// Calls of the faulty callback to let through before the panic.
+    skip: AtomicU32,
     open: AtomicI64,
     calls: AtomicU32,
     releases: AtomicU32,
@@ -40,9 +42,14 @@ struct Faulty {
 
 impl Faulty {
     fn new(fault: Fault) -> Arc<Faulty> {
+        Faulty::after(fault, 0)
+    }
+
+    fn after(fault: Fault, skip: u32) -> Arc<Faulty> {
         Arc::new(Faulty {
             fault,
             armed: AtomicBool::new(fault != Fault::None),
+            skip: AtomicU32::new(skip),
             open: AtomicI64::new(0),
             calls: AtomicU32::new(0),
             releases: AtomicU32::new(0),
@@ -51,7 +58,13 @@ impl Faulty {
 
     fn maybe_panic(&self, here: Fault) {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.fault == here && self.armed.swap(false, Ordering::SeqCst) {
+        if self.fault == here
+            && self
+                .skip
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_err()
+            && self.armed.swap(false, Ordering::SeqCst)
+        {
             panic!("injected {here:?} fault");
         }
     }
@@ -360,4 +373,31 @@ fn teardown_with_pending_registrations_and_live_handles() {
         mm.invalidate(PAGE, |_| ());
         assert_eq!(early.calls.load(Ordering::SeqCst), 1);
     }
+}
+
+/// A nested invalidation whose `invalidate_start` panics: its started notifiers get their end
+/// before the outer invalidation's end walk, which the guard runs while the panic unwinds, so
+/// every notifier ends balanced.
+#[test]
+fn panicking_nested_invalidate_start_is_rolled_back_before_the_outer_end() {
+    let mm = AddressSpace::<TakeAllLocks>::new();
+    let before = Faulty::new(Fault::None);
+    let faulty = Faulty::after(Fault::Start, 1);
+    let after = Faulty::new(Fault::None);
+    let _handles: Vec<_> = [&before, &faulty, &after]
+        .iter()
+        .map(|n| mm.register((*n).clone()).unwrap())
+        .collect();
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+        mm.invalidate(PAGE, |outer| {
+            let _inner = outer.nest(PAGE);
+        })
+    }));
+    assert!(panic_message(caught.unwrap_err()).contains("injected Start fault"));
+    for n in [&before, &after] {
+        assert_eq!(n.open.load(Ordering::SeqCst), 0);
+    }
+    // The faulty notifier got the outer start and its end; its nested start panicked.
+    assert_eq!(faulty.open.load(Ordering::SeqCst), 0);
+    still_works(&mm, &[before, faulty, after]);
 }
