@@ -324,6 +324,16 @@ impl Ghost {
         }
     }
 
+    /// What the execution has shown so far.
+    fn execution(&self) -> Execution {
+        self.read(|s| Execution {
+            goals: s.goals.clone(),
+            violations: s.violations.clone(),
+            checks: s.checks,
+            trace: s.trace.clone(),
+        })
+    }
+
     /// The calling thread is about to register notifier `n`.
     fn will_register(&self, n: NotifierId) {
         let me = sync::current_thread();
@@ -1079,12 +1089,7 @@ impl<C: Chain> Launched<C> {
     fn conclude(self) -> Execution {
         let ghost = self.ghost;
         ghost.update(|s| s.finished = true);
-        let execution = ghost.read(|s| Execution {
-            goals: s.goals.clone(),
-            violations: s.violations.clone(),
-            checks: s.checks,
-            trace: s.trace.clone(),
-        });
+        let execution = ghost.execution();
         ghost.close();
         drop(self.kept);
         drop(self.initial);
@@ -1490,12 +1495,7 @@ pub fn replay<C: Chain>(
         launched.conclude()
     } else {
         // A deadlocked thread cannot be joined: leave the threads and what they hold.
-        let execution = ghost.read(|s| Execution {
-            goals: s.goals.clone(),
-            violations: s.violations.clone(),
-            checks: s.checks,
-            trace: s.trace.clone(),
-        });
+        let execution = ghost.execution();
         ghost.close();
         std::mem::forget(launched);
         execution

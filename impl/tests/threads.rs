@@ -226,11 +226,10 @@ fn read_retry_sees_invalidations() {
     assert!(released.is_released());
 }
 
-/// The harness's scenarios on real threads: many executions of every actor at once, each
-/// checked against every property of the spec.
-#[test]
-fn take_all_locks_on_real_threads() {
-    let scenario = Scenario {
+/// Every kind of actor at once, two of each where the model allows; registrars register,
+/// fault and unregister `rounds` times.
+fn every_actor(rounds: usize) -> Scenario {
+    Scenario {
         invalidators: 2,
         nested: true,
         notifiers: 3,
@@ -238,8 +237,15 @@ fn take_all_locks_on_real_threads() {
         unregister: vec![0, 1],
         teardown: true,
         aging: true,
-        rounds: 5,
-    };
+        rounds,
+    }
+}
+
+/// The harness's scenarios on real threads: many executions of every actor at once, each
+/// checked against every property of the spec.
+#[test]
+fn take_all_locks_on_real_threads() {
+    let scenario = every_actor(5);
     for _ in 0..200 {
         run::<TakeAllLocks>(&scenario);
     }
@@ -261,16 +267,7 @@ fn real_thread_runs_refine_the_model() {
         }
         eprintln!("{}: {runs} runs, {events} events validated", C::VARIANT);
     }
-    let everything = Scenario {
-        invalidators: 2,
-        nested: true,
-        notifiers: 3,
-        registrations: 2,
-        unregister: vec![0, 1],
-        teardown: true,
-        aging: true,
-        rounds: 1,
-    };
+    let everything = every_actor(1);
     check::<TakeAllLocks>(&everything, 200);
     check::<RcuPublish>(&everything, 200);
     // The seed deadlocks on real threads (the model's deadlock_free finds both): its

@@ -134,7 +134,7 @@ impl fmt::Display for Divergence {
             Mismatch::Different(e) => write!(f, "{actor}'s next step is `{e}`")?,
             Mismatch::Blocked(e) => write!(f, "{actor}'s next step `{e}` is not enabled")?,
         }
-        write!(f, "\n  model state: {}", self.summary)?;
+        write!(f, "\n  model state:{}", self.summary)?;
         let enabled: Vec<String> = self.enabled.iter().map(|e| e.to_string()).collect();
         write!(f, "\n  enabled steps: {}", enabled.join("; "))
     }
@@ -211,71 +211,11 @@ pub fn enabled_steps(model: &EmmModel, s: &State) -> Vec<TraceEntry> {
         .collect()
 }
 
-/// The model's state in words: the chain, the PTE and freed frames, the locks held, each
-/// driver, and where each actor is.
+/// The model's state in words, as the Explorer shows it ([`crate::explorer::readable`]), one
+/// line per part, indented under the divergence it explains.
 pub fn summary(model: &EmmModel, s: &State) -> String {
-    let mut chain = vec!["head".to_owned()];
-    let mut n = s.head;
-    for _ in 0..model.config.total_notifiers() {
-        if n == NIL {
-            break;
-        }
-        chain.push(format!("n{n}"));
-        n = s.next[n as usize];
-    }
-    let mut parts = vec![chain.join(" -> ")];
-    parts.push(match s.pte {
-        NIL => "pte=none".to_owned(),
-        f => format!("pte=f{f}"),
-    });
-    let freed: Vec<String> = (0..8)
-        .filter(|f| s.freed & (1 << f) != 0)
-        .map(|f| format!("f{f}"))
-        .collect();
-    if !freed.is_empty() {
-        parts.push(format!("freed {}", freed.join(",")));
-    }
-    if s.mmap_sem {
-        parts.push("mmap_sem held".into());
-    }
-    if s.rmap_writer {
-        parts.push("all rmap locks held".into());
-    } else if s.rmap_readers > 0 {
-        parts.push(format!("rmap readers={}", s.rmap_readers));
-    }
-    if s.spin {
-        parts.push("spinlock held".into());
-    }
-    if s.srcu_readers != [0, 0] || s.srcu_sync {
-        parts.push(format!(
-            "srcu idx={} readers={}/{}",
-            s.srcu_idx, s.srcu_readers[0], s.srcu_readers[1]
-        ));
-    }
-    for n in 0..model.config.total_notifiers() {
-        let d = &s.drivers[n];
-        let mirror = match d.mirror {
-            NIL => "none".to_owned(),
-            f => format!("f{f}"),
-        };
-        let mut flags = String::new();
-        if d.stopped {
-            flags.push_str(" stopped");
-        }
-        if d.released {
-            flags.push_str(" released");
-        }
-        parts.push(format!(
-            "drv{n}(mirror={mirror} in_progress={} seq={}{flags})",
-            d.in_progress, d.seq
-        ));
-    }
-    for (t, a) in model.actors().iter().enumerate() {
-        let at = match model.program(t).get(s.threads[t].pc as usize) {
-            None => "done".to_owned(),
-            Some(_) => crate::trace::describe(model, s, t),
-        };
-        parts.push(format!("{}: {at}", a.id));
-    }
-    parts.join(", ")
+    crate::explorer::readable(model, s)
+        .lines()
+        .map(|line| format!("\n    {line}"))
+        .collect()
 }

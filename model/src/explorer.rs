@@ -17,7 +17,7 @@ use crate::config::Variant;
 use crate::model::{EmmModel, Step};
 use crate::picture::{self, Panel};
 use crate::state::{State, NIL};
-use crate::trace::{describe, Trace};
+use crate::trace::{describe, frame, node, Trace};
 use emm_proofs::{Expectation, Outcome, PROPERTIES};
 use stateright::{Model, Path, Property};
 use std::fmt;
@@ -57,22 +57,6 @@ impl Hash for Shown {
 impl fmt::Debug for Shown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&readable(&self.model, &self.state))
-    }
-}
-
-fn node(n: u8) -> String {
-    if n == NIL {
-        "NULL".into()
-    } else {
-        format!("n{n}")
-    }
-}
-
-fn frame(f: u8) -> String {
-    if f == NIL {
-        "none".into()
-    } else {
-        format!("f{f}")
     }
 }
 

@@ -8,7 +8,8 @@ use emm_proofs::{Callback, Outcome, Role, Violation};
 use serde::Serialize;
 use std::fmt::Write as _;
 
-fn node(n: u8) -> String {
+/// A node in traces: `nX`, or `NULL`.
+pub(crate) fn node(n: u8) -> String {
     if n == NIL {
         "NULL".into()
     } else {
@@ -16,7 +17,8 @@ fn node(n: u8) -> String {
     }
 }
 
-fn frame(f: u8) -> String {
+/// A frame in traces: `fX`, or `none`.
+pub(crate) fn frame(f: u8) -> String {
     if f == NIL {
         "none".into()
     } else {
