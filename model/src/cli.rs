@@ -5,9 +5,8 @@
 //! completed), 1 one is violated, 2 bad usage, 3 a limit stopped the search first.
 
 use crate::check::{CheckOptions, CheckReport, Limit, Progress, Stats, Status};
-use crate::{check, Config, EmmModel, Trace, Variant};
+use crate::{check, Config, EmmModel, Trace, Variant, PROPERTIES};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use emm_proofs::PROPERTIES;
 use serde_json::json;
 use std::ffi::OsString;
 use std::io::Write;
@@ -479,10 +478,7 @@ fn run_replay(io: &mut Io<'_>, args: &ReplayArgs) -> i32 {
         Err(e) => return usage_error(io, &format!("--path does not replay: {e}")),
     };
     let last = trace.states.last().expect("a trace has an initial state");
-    let violations: Vec<_> = emm_proofs::violations(&model.view(last))
-        .into_iter()
-        .filter(|v| model.applies(v.property))
-        .collect();
+    let violations = model.violations(last);
     match args.format {
         Format::Json => {
             let v: Vec<_> = violations

@@ -36,10 +36,17 @@
 //! ```
 //!
 //! Nothing in the model knows which verdict a variant should get: [`check::check`] finds it.
+//!
+//! # Properties
+//!
+//! The model checks every property of the spec ([`emm_proofs::PROPERTIES`]) on every state,
+//! and then its own: each correct variant's inductive invariant ([`invariants`]), the
+//! predicate the proofs of `proofs/proofs/` are built on. [`PROPERTIES`] lists them all.
 
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod invariants;
 pub mod model;
 pub mod program;
 pub mod state;
@@ -47,5 +54,5 @@ pub mod trace;
 
 pub use check::{check, CheckOptions, CheckReport, Progress, Status, Verdict};
 pub use config::{Config, ConfigError, Variant};
-pub use model::{EmmModel, Step};
+pub use model::{EmmModel, Step, PROPERTIES};
 pub use trace::Trace;

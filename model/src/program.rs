@@ -133,7 +133,7 @@ pub enum Op {
 }
 
 /// The programs of every role for one variant and configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Programs {
     /// A VM thread's invalidation (with the nested one inside, if configured).
     pub vm: Vec<Op>,

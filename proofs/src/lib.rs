@@ -34,7 +34,8 @@
 //! * The safety properties ([`properties`]), each `fn(&impl Observe) -> Result<(), Violation>`,
 //!   and the reachability goals ([`goals`]) that show a bounded run is not vacuous.
 //! * [`PROPERTIES`], the list that every other crate iterates, and [`evaluate`], which checks one
-//!   of them by name.
+//!   of them by name. (The model checks one more property of its own, each correct variant's
+//!   inductive invariant, which reads the model's state rather than an observation.)
 //!
 //! Property names are fixed: the model, the implementation's tests and the `emm-check` CLI all
 //! use these exact strings.
@@ -360,6 +361,14 @@ pub enum Reason {
         /// The callbacks the blocked threads are in.
         blocked: Vec<CallbackView>,
     },
+    /// A conjunct of a correct variant's inductive invariant is false. Only the model checks
+    /// these (they read its state).
+    Invariant {
+        /// The variant whose invariant it is.
+        variant: &'static str,
+        /// The conjunct's name in the variant's proof document.
+        conjunct: &'static str,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -452,6 +461,11 @@ impl fmt::Display for Reason {
                 }
                 Ok(())
             }
+            Reason::Invariant { variant, conjunct } => write!(
+                f,
+                "conjunct `{conjunct}` of the {variant} inductive invariant is false \
+                 (proofs/proofs/{variant}.md)"
+            ),
         }
     }
 }
