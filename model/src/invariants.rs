@@ -2,7 +2,7 @@
 //!
 //! An inductive invariant `I` holds in every initial state, is kept by every step (if `I(s)`
 //! and `s -> s'` then `I(s')`), and implies every safety property of the spec. The proof
-//! documents in `proofs/proofs/` state each invariant as
+//! documents in `proofs/proofs/` ([`emm_proofs::proofs`]) state each invariant as
 //! a list of conjuncts and argue the three facts for any number of threads and notifiers; the
 //! functions here are those conjuncts, in the same order and under the same names. The model
 //! checks the invariant of its own variant on every state as the `always` property

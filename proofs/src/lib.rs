@@ -36,12 +36,35 @@
 //! * [`PROPERTIES`], the list that every other crate iterates, and [`evaluate`], which checks one
 //!   of them by name. (The model checks one more property of its own, each correct variant's
 //!   inductive invariant, which reads the model's state rather than an observation.)
+//! * [`proofs`]: why the correct variants are correct for any number of threads and notifiers,
+//!   and where that argument fails for the broken ones.
 //!
 //! Property names are fixed: the model, the implementation's tests and the `emm-check` CLI all
 //! use these exact strings.
 
 pub mod goals;
 pub mod properties;
+
+/// Why the correct variants are correct for any number of threads and notifiers, and where
+/// the argument breaks for the broken ones: one document per variant, from `proofs/proofs/`.
+pub mod proofs {
+    #![doc = include_str!("../proofs/README.md")]
+
+    #[doc = include_str!("../proofs/take-all-locks.md")]
+    pub mod take_all_locks {}
+
+    #[doc = include_str!("../proofs/interval-seq.md")]
+    pub mod interval_seq {}
+
+    #[doc = include_str!("../proofs/emm-stop-drain-start.md")]
+    pub mod emm_stop_drain_start {}
+
+    #[doc = include_str!("../proofs/rcu-publish.md")]
+    pub mod rcu_publish {}
+
+    #[doc = include_str!("../proofs/emm-stop-start.md")]
+    pub mod emm_stop_start {}
+}
 
 use std::fmt;
 
@@ -362,7 +385,7 @@ pub enum Reason {
         blocked: Vec<CallbackView>,
     },
     /// A conjunct of a correct variant's inductive invariant is false. Only the model checks
-    /// these (they read its state).
+    /// these (they read its state); the proof documents ([`proofs`]) define each conjunct.
     Invariant {
         /// The variant whose invariant it is.
         variant: &'static str,

@@ -372,7 +372,25 @@ fn check_inductive(variant: Variant, config: Config) -> Tally {
         !tally.rejected.is_empty(),
         "{variant}: the invariant rejects nothing"
     );
+    let doc = proof(variant);
+    for conjunct in tally.rejected.keys() {
+        assert!(
+            doc.contains(&format!("`{conjunct}`")),
+            "{variant}: the proof document does not define the conjunct `{conjunct}`"
+        );
+    }
     tally
+}
+
+/// The proof document of a correct variant, with the shared conjuncts of the index.
+fn proof(variant: Variant) -> String {
+    let own = match variant {
+        Variant::TakeAllLocks => include_str!("../../proofs/proofs/take-all-locks.md"),
+        Variant::IntervalSeq => include_str!("../../proofs/proofs/interval-seq.md"),
+        Variant::EmmStopDrainStart => include_str!("../../proofs/proofs/emm-stop-drain-start.md"),
+        Variant::RcuPublish | Variant::EmmStopStart => unreachable!("{variant} has no invariant"),
+    };
+    format!("{}{own}", include_str!("../../proofs/proofs/README.md"))
 }
 
 const CORRECT: [Variant; 3] = [
