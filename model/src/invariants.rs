@@ -706,6 +706,30 @@ impl<'a> Ctx<'a> {
         open
     }
 
+    /// `in_progress` and `mirrors` for KVM-style drivers. Each driver's `in_progress` is
+    /// `O(n)`, or more if `lost_ends` allows it and the notifier is released (its ends were
+    /// lost when it left the chain). A mapped mirror maps the PTE's frame, through a notifier
+    /// that `may_map`, unreleased, with no invalidation open on it.
+    fn kvm_drivers(&self, lost_ends: bool, may_map: impl Fn(u8) -> bool) -> Check {
+        let s = self.s;
+        let open = self.open_starts();
+        for (n, &o) in open.iter().enumerate().take(self.nc) {
+            let d = &s.drivers[n];
+            let count = d.in_progress as i32;
+            ensure!(
+                count == o || (lost_ends && d.released && count > o),
+                "in_progress"
+            );
+            if d.mirror != NIL {
+                ensure!(
+                    d.mirror == s.pte && may_map(n as u8) && !d.released && d.in_progress == 0,
+                    "mirrors"
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// `faults` for the KVM fault path (`Snapshot`, `ReadPte`, `CheckInstall`): the snapshot
     /// is never ahead of `seq`, and a fault whose check would pass read the frame the PTE
     /// maps now.
@@ -852,24 +876,9 @@ pub fn take_all_locks(m: &EmmModel, s: &State) -> Check {
         }
     }
 
-    // in_progress: each driver counts the open invalidate_starts; more only if ends were lost
-    // because it left the chain, which only happens to released notifiers.
-    let open = c.open_starts();
-    for (n, &o) in open.iter().enumerate().take(c.nc) {
-        let d = &s.drivers[n];
-        ensure!(
-            d.in_progress as i32 >= o && (d.released || d.in_progress as i32 == o),
-            "in_progress"
-        );
-        // mirrors: a mirror maps the current frame, through a linked, unreleased notifier
-        // with no invalidation open on it.
-        if d.mirror != NIL {
-            ensure!(
-                d.mirror == s.pte && l & bit(n as u8) != 0 && !d.released && d.in_progress == 0,
-                "mirrors"
-            );
-        }
-    }
+    // Ends are lost only by notifiers that left the chain, all released; a notifier maps only
+    // while linked.
+    c.kvm_drivers(true, |n| l & bit(n) != 0)?;
     c.kvm_faults()
 }
 
@@ -973,9 +982,8 @@ pub fn emm_stop_drain_start(m: &EmmModel, s: &State) -> Check {
         ensure!(s.drivers[n as usize].stopped == expected, "stop_start");
     }
 
-    // in_progress: exactly the open invalidate_starts (no end is ever lost: nothing leaves
-    // the chain while an invalidation is open).
-    let open = c.open_starts();
+    // No end is ever lost: nothing leaves the chain while an invalidation is open. A notifier
+    // maps while live: linked, or unlinked by its unregister that has not yet released it.
     let live = |n: u8| {
         l & bit(n) != 0
             || c.unregistrar_of(n).is_some_and(|u| {
@@ -984,16 +992,7 @@ pub fn emm_stop_drain_start(m: &EmmModel, s: &State) -> Check {
                 pc > lay.marks.unlink && pc <= lay.marks.release
             })
     };
-    for (n, &o) in open.iter().enumerate().take(c.nc) {
-        let d = &s.drivers[n];
-        ensure!(d.in_progress as i32 == o, "in_progress");
-        if d.mirror != NIL {
-            ensure!(
-                d.mirror == s.pte && live(n as u8) && !d.released && d.in_progress == 0,
-                "mirrors"
-            );
-        }
-    }
+    c.kvm_drivers(false, live)?;
     // teardown: after its release walk, every notifier that can still map is released.
     for t in c.threads() {
         if c.role(t) != Role::Teardown {
