@@ -12,10 +12,10 @@
 //! on this.
 
 use crate::config::{Config, Variant};
-use crate::model::{EmmModel, Step};
+use crate::model::{EmmModel, Step, PROPERTIES};
 use crate::state::State;
 use crate::trace::Trace;
-use emm_proofs::{Expectation, PROPERTIES};
+use emm_proofs::Expectation;
 use serde::Serialize;
 use stateright::{Checker, HasDiscoveries, Model};
 use std::collections::{BTreeMap, BTreeSet};
@@ -190,7 +190,8 @@ pub struct CheckReport {
     pub model: EmmModel,
     /// The verdict.
     pub verdict: Verdict,
-    /// Each property of the spec, in the spec's order.
+    /// Each property the model checks ([`PROPERTIES`]: the spec's, then the inductive
+    /// invariant), in that order.
     pub properties: Vec<PropertyResult>,
     /// Counts and timings.
     pub stats: Stats,
@@ -549,7 +550,8 @@ pub fn violated_within(model: &EmmModel, name: &'static str, steps: usize) -> bo
     found.contains_key(name)
 }
 
-/// Every property's name as the model declares it (to compare with the spec's list).
+/// Every property's name as the model declares it to stateright (to compare with
+/// [`PROPERTIES`]).
 pub fn model_property_names(model: &EmmModel) -> Vec<&'static str> {
     model.properties().iter().map(|p| p.name).collect()
 }

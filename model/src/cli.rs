@@ -12,9 +12,9 @@ use crate::check::{CheckOptions, CheckReport, Limit, Progress, PropertyResult, S
 use crate::estimate::{self, Estimate};
 use crate::explorer::{self, ExplorerModel};
 use crate::picture::{self, Panel};
-use crate::{check, tracefile, Config, EmmModel, Trace, Variant};
+use crate::{check, tracefile, Config, EmmModel, Trace, Variant, PROPERTIES};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use emm_proofs::{Expectation, PROPERTIES};
+use emm_proofs::Expectation;
 use serde_json::json;
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -1072,10 +1072,7 @@ fn run_replay(io: &mut Io<'_>, job: &ReplayJob, on_impl: Option<&dyn OnImplement
         return on_impl.replay(protocol, &model, &trace, job.patience, io.out);
     }
     let last = trace.states.last().expect("a trace has an initial state");
-    let violations: Vec<_> = emm_proofs::violations(&model.view(last))
-        .into_iter()
-        .filter(|v| model.applies(v.property))
-        .collect();
+    let violations = model.violations(last);
     match job.format {
         Format::Json => {
             let v: Vec<_> = violations

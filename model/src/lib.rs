@@ -37,6 +37,12 @@
 //!
 //! Nothing in the model knows which verdict a variant should get: [`check::check`] finds it.
 //!
+//! # Properties
+//!
+//! The model checks every property of the spec ([`emm_proofs::PROPERTIES`]) on every state,
+//! and then its own: each correct variant's inductive invariant ([`invariants`]), the
+//! predicate the proofs of `proofs/proofs/` are built on. [`PROPERTIES`] lists them all.
+//!
 //! # The model and the implementation
 //!
 //! [`conformance`] checks that a trace recorded by the implementation (crate `emm`, feature
@@ -50,6 +56,7 @@ pub mod config;
 pub mod conformance;
 pub mod estimate;
 pub mod explorer;
+pub mod invariants;
 pub mod model;
 pub mod picture;
 pub mod program;
@@ -59,5 +66,5 @@ pub mod tracefile;
 
 pub use check::{check, CheckOptions, CheckReport, Progress, Status, Verdict};
 pub use config::{Config, ConfigError, Variant};
-pub use model::{EmmModel, Step};
+pub use model::{EmmModel, Step, PROPERTIES};
 pub use trace::Trace;

@@ -2,18 +2,35 @@
 //! properties checked on every state.
 
 use crate::config::{Config, Variant};
+use crate::invariants::{Layout, INDUCTIVE_INVARIANT};
 use crate::program::{Op, Programs};
 use crate::state::{Driver, State, Thread, WalkPc, MAX_THREADS, NIL};
 use emm_proofs::{
-    ActorId, Callback, CallbackView, FrameId, NotifierId, NotifierSet, NotifierView, Observe, Role,
-    WalkView,
+    ActorId, Callback, CallbackView, FrameId, NotifierId, NotifierSet, NotifierView, Observe,
+    Outcome, PropertyInfo, Reason, Role, Violation, WalkView,
 };
 use stateright::{Model, Property};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
+/// Every property the model checks, in the order reports list them: the spec's
+/// ([`emm_proofs::PROPERTIES`]), then the model's own [`INDUCTIVE_INVARIANT`], which reads the
+/// model's state and so has no place in the spec that the implementation also checks.
+pub const PROPERTIES: [PropertyInfo; emm_proofs::PROPERTIES.len() + 1] = {
+    let mut all = [INDUCTIVE_INVARIANT; emm_proofs::PROPERTIES.len() + 1];
+    let mut i = 0;
+    while i < emm_proofs::PROPERTIES.len() {
+        all[i] = emm_proofs::PROPERTIES[i];
+        i += 1;
+    }
+    all
+};
+
+/// The index of [`INDUCTIVE_INVARIANT`] in [`PROPERTIES`].
+const INVARIANT_INDEX: u32 = emm_proofs::PROPERTIES.len() as u32;
+
 /// The first `invalidate_seq` of an interval-notifier mm (the kernel starts at 2).
-const ITREE_INITIAL_SEQ: u8 = 2;
+pub(crate) const ITREE_INITIAL_SEQ: u8 = 2;
 
 /// One step of the model: thread `.0` takes its next step. Each thread's program is
 /// deterministic, so naming the thread names the step.
@@ -50,9 +67,11 @@ pub struct EmmModel {
     /// With [`reporting_once`](Self::reporting_once): bit `i` is set once property `i` has
     /// been discovered in this run.
     reported: Option<Arc<AtomicU32>>,
-    /// Bit `i` is set if property `i` of [`emm_proofs::PROPERTIES`] applies ([`Self::applies`]);
-    /// one that does not is never reported.
+    /// Bit `i` is set if property `i` of [`PROPERTIES`] applies ([`Self::applies`]); one that
+    /// does not is never reported.
     applicable: u32,
+    /// Where each program holds what, for the inductive invariants.
+    pub(crate) layout: Arc<Layout>,
 }
 
 /// A state seen through the spec's [`Observe`] interface.
@@ -148,6 +167,8 @@ impl EmmModel {
             .iter()
             .position(|op| matches!(op, Op::FreeFrames | Op::Free(0)))
             .unwrap_or(programs.teardown.len()) as u8;
+        let own = programs == Programs::new(variant, &config);
+        let layout = Arc::new(Layout::new(&programs, &actors, own));
         let mut model = EmmModel {
             variant,
             config,
@@ -158,8 +179,9 @@ impl EmmModel {
             halt: Arc::new(AtomicBool::new(false)),
             reported: None,
             applicable: 0,
+            layout,
         };
-        for (i, p) in emm_proofs::PROPERTIES.iter().enumerate() {
+        for (i, p) in PROPERTIES.iter().enumerate() {
             if model.applies(p.name) {
                 model.applicable |= 1 << i;
             }
@@ -751,6 +773,8 @@ impl EmmModel {
     }
 
     /// Whether `name` is a property or goal that this variant and configuration can exercise.
+    /// The inductive invariant needs a correct variant running its own programs (a model built
+    /// from edited programs is another protocol, which that invariant says nothing about).
     /// A goal needs the actors that overlap; `stop_start_paired` needs a stop/start variant;
     /// `release_before_free` needs teardown and a `release` callback, and
     /// `start_end_balanced` an `invalidate_end` callback, which interval notifiers do not have
@@ -769,8 +793,47 @@ impl EmmModel {
             "secondary_mapping_installed" => c.registrations > 0,
             "unregister_overlaps_walk" => c.unregistrations > 0,
             "teardown_overlaps_unregister" => c.teardown && c.unregistrations > 0,
+            _ if name == INDUCTIVE_INVARIANT.name => {
+                crate::invariants::of(self.variant).is_some() && self.layout.own()
+            }
             _ => true,
         }
+    }
+
+    /// Checks the variant's inductive invariant on `s`: `Err` names the first false conjunct.
+    /// `Ok` for a variant that has none.
+    pub fn inductive_invariant(&self, s: &State) -> crate::invariants::Check {
+        crate::invariants::of(self.variant).map_or(Ok(()), |invariant| invariant(self, s))
+    }
+
+    /// Checks the property or goal of [`PROPERTIES`] called `name` on `s` (`None` for an
+    /// unknown name), whether or not it [applies](Self::applies).
+    pub fn evaluate(&self, name: &str, s: &State) -> Option<Outcome> {
+        if name != INDUCTIVE_INVARIANT.name {
+            return emm_proofs::evaluate(name, &self.view(s));
+        }
+        Some(match self.inductive_invariant(s) {
+            Ok(()) => Outcome::Holds,
+            Err(conjunct) => Outcome::Violated(Violation {
+                property: INDUCTIVE_INVARIANT.name,
+                reason: Reason::Invariant {
+                    variant: self.variant.name(),
+                    conjunct,
+                },
+            }),
+        })
+    }
+
+    /// The safety properties of [`PROPERTIES`] that apply here and are broken in `s`.
+    pub fn violations(&self, s: &State) -> Vec<Violation> {
+        PROPERTIES
+            .iter()
+            .filter(|p| self.applies(p.name))
+            .filter_map(|p| match self.evaluate(p.name, s) {
+                Some(Outcome::Violated(v)) => Some(v),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether the fault of driver thread `t` must retry at its check (KVM: an invalidation is
@@ -821,6 +884,9 @@ impl Model for EmmModel {
             sometimes!(8, secondary_mapping_installed),
             sometimes!(9, unregister_overlaps_walk),
             sometimes!(10, teardown_overlaps_unregister),
+            Property::<EmmModel>::always(INDUCTIVE_INVARIANT.name, |m: &EmmModel, s: &State| {
+                m.once(INVARIANT_INDEX, false, || m.inductive_invariant(s).is_ok())
+            }),
         ]
     }
 

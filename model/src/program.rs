@@ -11,7 +11,7 @@ use emm_proofs::Callback;
 pub use emm_proofs::Op;
 
 /// The programs of every role for one variant and configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Programs {
     /// A VM thread's invalidation (with the nested one inside, if configured).
     pub vm: Vec<Op>,

@@ -367,12 +367,13 @@ impl Trace {
 
     /// The first step after which `property` is violated, with the violation.
     pub fn first_violation(&self, model: &EmmModel, property: &str) -> Option<(usize, Violation)> {
-        self.states.iter().enumerate().find_map(|(i, s)| {
-            match emm_proofs::evaluate(property, &model.view(s)) {
+        self.states
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| match model.evaluate(property, s) {
                 Some(Outcome::Violated(v)) => Some((i, v)),
                 _ => None,
-            }
-        })
+            })
     }
 
     /// The trace as a table: a numbered row per step, one column per actor, then the shared

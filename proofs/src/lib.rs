@@ -34,7 +34,10 @@
 //! * The safety properties ([`properties`]), each `fn(&impl Observe) -> Result<(), Violation>`,
 //!   and the reachability goals ([`goals`]) that show a bounded run is not vacuous.
 //! * [`PROPERTIES`], the list that every other crate iterates, and [`evaluate`], which checks one
-//!   of them by name.
+//!   of them by name. (The model checks one more property of its own, each correct variant's
+//!   inductive invariant, which reads the model's state rather than an observation.)
+//! * [`proofs`]: why the correct variants are correct for any number of threads and notifiers,
+//!   and where that argument fails for the broken ones.
 //! * The steps the actors take ([`Op`], named after the kernel statements they model) and the
 //!   trace vocabulary ([`Event`]) by which the implementation's runs are checked against the
 //!   model and the model's counterexamples are replayed on the implementation.
@@ -46,6 +49,27 @@ pub mod goals;
 pub mod properties;
 pub mod steps;
 pub mod trace;
+
+/// Why the correct variants are correct for any number of threads and notifiers, and where
+/// the argument breaks for the broken ones: one document per variant, from `proofs/proofs/`.
+pub mod proofs {
+    #![doc = include_str!("../proofs/README.md")]
+
+    #[doc = include_str!("../proofs/take-all-locks.md")]
+    pub mod take_all_locks {}
+
+    #[doc = include_str!("../proofs/interval-seq.md")]
+    pub mod interval_seq {}
+
+    #[doc = include_str!("../proofs/emm-stop-drain-start.md")]
+    pub mod emm_stop_drain_start {}
+
+    #[doc = include_str!("../proofs/rcu-publish.md")]
+    pub mod rcu_publish {}
+
+    #[doc = include_str!("../proofs/emm-stop-start.md")]
+    pub mod emm_stop_start {}
+}
 
 use std::fmt;
 
@@ -367,6 +391,14 @@ pub enum Reason {
         /// The callbacks the blocked threads are in.
         blocked: Vec<CallbackView>,
     },
+    /// A conjunct of a correct variant's inductive invariant is false. Only the model checks
+    /// these (they read its state); the proof documents ([`proofs`]) define each conjunct.
+    Invariant {
+        /// The variant whose invariant it is.
+        variant: &'static str,
+        /// The conjunct's name in the variant's proof document.
+        conjunct: &'static str,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -459,6 +491,11 @@ impl fmt::Display for Reason {
                 }
                 Ok(())
             }
+            Reason::Invariant { variant, conjunct } => write!(
+                f,
+                "conjunct `{conjunct}` of the {variant} inductive invariant is false \
+                 (proofs/proofs/{variant}.md)"
+            ),
         }
     }
 }

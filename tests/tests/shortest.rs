@@ -76,6 +76,20 @@ fn shortest_counterexample_lengths_on_the_default_configuration() {
     }
 }
 
+/// The broken variants' proof documents tell these counterexamples by their lengths.
+#[test]
+fn the_proof_documents_quote_the_shortest_lengths() {
+    for &(variant, name, len) in DEFAULT_LENGTHS {
+        let doc = match variant {
+            Variant::RcuPublish => include_str!("../../proofs/proofs/rcu-publish.md"),
+            Variant::EmmStopStart => include_str!("../../proofs/proofs/emm-stop-start.md"),
+            _ => unreachable!("only the broken variants have counterexamples"),
+        };
+        let heading = format!("## `{name}` ({len} steps");
+        assert!(doc.contains(&heading), "{variant}: no heading `{heading}`");
+    }
+}
+
 #[test]
 fn every_printed_counterexample_is_shortest_on_every_pinned_configuration() {
     for (_, config) in pinned_configs().into_iter().skip(1) {
