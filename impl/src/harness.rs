@@ -13,6 +13,11 @@
 //!   as real threads of the backend in use (std, loom or shuttle).
 //! * [`Sequential`]: the same operations one at a time, for the state-machine test against the
 //!   model's step semantics.
+//! * The execution's trace ([`Execution::trace`]): every step as the model's event, recorded
+//!   by the page table, the drivers and (with the `trace` feature, and under loom and shuttle)
+//!   the protocol itself, for `emm_model::conformance` to validate.
+//! * `replay` (std build with the `trace` feature): a model trace replayed on real threads,
+//!   released one step at a time in the trace's order ([`ReplayStep`], [`Replayed`]).
 //!
 //! Every step that changes what the spec observes (a callback entered or left, a driver's
 //! mirror or count changed, a registration or unregistration returned, a walk begun or ended,
