@@ -152,7 +152,6 @@ impl TakeAllLocks {
             copy,
             outer: sync::mark_read_side(self.address()),
             walking: Cell::new(0),
-            walk_callback: Cell::new(Callback::InvalidateStart),
             walk_range: Cell::new(Range::ALL),
             #[cfg(any(loom, feature = "trace"))]
             trace: self.trace.as_deref(),
@@ -347,10 +346,10 @@ pub struct Walks<'a> {
     copy: RwLockReadGuard<'a, Vec<Link>>,
     /// The read side the thread was inside before this one (see [`sync::mark_read_side`]).
     outer: usize,
-    /// While a walk runs: 1 + the index of the notifier being called; 0 between walks.
+    /// While a walk runs: 1 + the index of the notifier being called, shifted left by 3, and
+    /// the walk's callback as its index in [`WALKS`]; 0 between walks.
     walking: Cell<usize>,
-    /// The callback and range of the walk under way.
-    walk_callback: Cell<Callback>,
+    /// The range of the walk under way.
     walk_range: Cell<Range>,
     #[cfg(any(loom, feature = "trace"))]
     trace: Option<&'a dyn crate::trace::Tracer>,
@@ -366,6 +365,14 @@ impl fmt::Debug for Walks<'_> {
             .finish()
     }
 }
+
+/// The walks of this protocol, numbered for [`Walks::walking`].
+const WALKS: [Callback; 4] = [
+    Callback::InvalidateStart,
+    Callback::InvalidateEnd,
+    Callback::ClearYoung,
+    Callback::Release,
+];
 
 /// Delivers `callback` to one notifier; what `clear_young` answered.
 #[inline]
@@ -391,8 +398,9 @@ impl Walks<'_> {
     /// second panic here is swallowed: the first goes on to the caller.
     #[cold]
     fn finish_interrupted(&self) {
-        let at = self.walking.replace(0) - 1;
-        let (rest, callback) = match self.walk_callback.get() {
+        let walking = self.walking.replace(0);
+        let at = (walking >> 3) - 1;
+        let (rest, callback) = match WALKS[walking & 7] {
             Callback::InvalidateStart => (&self.copy[..at], Callback::InvalidateEnd),
             other => (&self.copy[at + 1..], other),
         };
@@ -421,12 +429,14 @@ impl Walks<'_> {
             },
         ]));
         let mut young = false;
-        // Where a panic would interrupt the walk: two stores per walk and one per notifier,
-        // no landing pad in the loop (a drop guard here cost more than the walk itself).
-        self.walk_callback.set(callback);
+        // Where a panic would interrupt the walk: one store per walk and one per notifier, no
+        // landing pad in the loop (a drop guard here cost more than the walk itself). The
+        // callback shares the word with the position: a byte-wide store that a later
+        // word-wide load of the read side (moving the guard) reads back stalls the load.
+        let code = WALKS.iter().position(|&c| c == callback).unwrap_or(0);
         self.walk_range.set(range);
         for (i, link) in self.copy.iter().enumerate() {
-            self.walking.set(i + 1);
+            self.walking.set((i + 1) << 3 | code);
             traced!(self.trace, |t| t.point());
             // Every notifier is asked (no short cut for clear_young): each must clear its own
             // accessed bits.
