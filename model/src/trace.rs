@@ -68,17 +68,10 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
         },
         Op::FreeFrames => format!("exit_mmap: free {}", frame(s.pte)),
         Op::UnmapPte => format!("unmap_vmas: clear PTE ({})", frame(s.pte)),
-        Op::MmapSemLock => "down_write(mmap_sem)".into(),
         Op::MmapSemUnlock => format!("up_write(mmap_sem){ret}"),
-        Op::RmapReadLock => "rmap lock (read)".into(),
-        Op::RmapReadUnlock => "rmap unlock".into(),
-        Op::TakeAllLocks => "mm_take_all_locks".into(),
-        Op::DropAllLocks => "mm_drop_all_locks".into(),
-        Op::SpinLock => "spin_lock".into(),
         Op::SpinUnlock => format!("spin_unlock{ret}"),
         Op::SrcuReadLock => format!("srcu_read_lock (idx {})", s.srcu_idx),
         Op::SrcuReadUnlock => format!("srcu_read_unlock (idx {})", th.slot),
-        Op::SynchronizeSrcuFlip => "synchronize_srcu: flip index".into(),
         Op::SynchronizeSrcuWait => {
             format!("synchronize_srcu: readers of idx {} gone{ret}", th.slot)
         }
@@ -95,19 +88,9 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
         Op::CheckHashed => format!("hlist_unhashed(n{e}): yes, skip release"),
         Op::UnlinkAll if s.head == NIL => "list empty".into(),
         Op::UnlinkAll => format!("hlist_del_init_rcu(first = n{})", s.head),
-        Op::ItreeStartBody => "mn_itree_inv_start_range".into(),
-        Op::ItreeEndBody => "mn_itree_inv_end".into(),
         Op::ItreeInsertBody => format!("__mmu_interval_notifier_insert(n{e})"),
         Op::ItreeRemoveBody => format!("mmu_interval_notifier_remove(n{e})"),
         Op::ItreeRemoveWait => format!("remove: wait for seq != {}{ret}", th.slot),
-        Op::GateEnter => "atomic_inc(emm_active)".into(),
-        Op::GateCheck => "check emm_stopping".into(),
-        Op::GateBackoff => "emm_stopping: atomic_dec(emm_active)".into(),
-        Op::GateWait => "wait for !emm_stopping".into(),
-        Op::GateExit => "atomic_dec(emm_active)".into(),
-        Op::GateStop => "emm_stopping = 1".into(),
-        Op::GateDrain => "wait for emm_active == 0".into(),
-        Op::GateResume => "emm_stopping = 0".into(),
         Op::Snapshot if d.released => "fault: released, give up".into(),
         Op::Snapshot => format!("fault: s = seq ({})", d.seq),
         Op::ReadPte => format!("fault: read PTE -> {}", frame(s.pte)),
@@ -133,6 +116,8 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
             }
         ),
         Op::ReadBeginWait => format!("read_begin: wait for seq != {}", th.slot),
+        // The steps that act on no node, frame or value read the same as in the spec's list.
+        other => other.kernel_text().into(),
     };
     text
 }

@@ -11,6 +11,12 @@ use emm_model::config::MAX_UNREGISTRATIONS;
 use emm_model::state::{State, NIL};
 use emm_model::{Config, EmmModel, Variant};
 
+// A trace is complete only if the protocol records its own steps too.
+const _: () = assert!(
+    emm::harness::TRACED,
+    "validating traces needs the `trace` feature (it is always on under loom and shuttle)"
+);
+
 /// The model of protocol `C` on the configuration that `scenario` runs, in its initial state.
 ///
 /// # Panics
