@@ -98,7 +98,9 @@ macro_rules! traced {
     ($hook:expr, |$t:ident| $body:expr) => {};
 }
 
+#[cfg(any(loom, feature = "check"))]
 pub mod harness;
+#[cfg(any(loom, feature = "check"))]
 pub mod historical;
 mod notifier;
 mod secondary;

@@ -4,6 +4,7 @@
 //! production protocol and the historical ones run behind one API and under the same tests.
 
 use crate::notifier::{Notifier, Range};
+use emm_proofs::Variant;
 use std::fmt;
 use std::sync::Arc;
 
@@ -23,15 +24,22 @@ impl fmt::Display for TornDown {
 
 impl std::error::Error for TornDown {}
 
+/// The seal of [`Chain`]: only this crate's protocols implement it, so its trace-only methods
+/// and its contract can change with the crate.
+pub(crate) mod sealed {
+    /// Implemented by this crate's protocols only.
+    pub trait Sealed {}
+}
+
 /// A registration protocol: how the chain is published to walks, and how register,
 /// unregister and teardown exclude or wait for the walks under way.
 ///
-/// Implemented by [`TakeAllLocks`](crate::TakeAllLocks) (the production protocol) and by the
-/// historical [`EmmStopStart`](crate::historical::EmmStopStart) and
-/// [`RcuPublish`](crate::historical::RcuPublish).
-pub trait Chain: Send + Sync + Sized + 'static {
-    /// The protocol's name, as `emm-check` spells the variant.
-    const VARIANT: &'static str;
+/// Sealed: implemented by [`TakeAllLocks`](crate::TakeAllLocks) (the production protocol) and,
+/// with the `check` feature, by the historical `emm::historical::EmmStopStart` and
+/// `emm::historical::RcuPublish`.
+pub trait Chain: sealed::Sealed + Send + Sync + Sized + 'static {
+    /// The variant of the model that the protocol implements.
+    const VARIANT: Variant;
 
     /// An open read side: what an invalidation holds from its `invalidate_start` walk to its
     /// `invalidate_end` walk, and what every walk runs under.
@@ -158,8 +166,8 @@ impl<C: Chain> AddressSpace<C> {
         })
     }
 
-    /// The protocol's name, as `emm-check` spells the variant.
-    pub fn protocol(&self) -> &'static str {
+    /// The variant of the model that the protocol implements.
+    pub fn protocol(&self) -> Variant {
         C::VARIANT
     }
 

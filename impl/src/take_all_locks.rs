@@ -56,7 +56,7 @@ use crate::notifier::{Notifier, Range};
 use crate::space::{Chain, RegistrationId, TornDown, Window};
 use crate::sync::{self, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crossbeam_utils::CachePadded;
-use emm_proofs::Callback;
+use emm_proofs::{Callback, Variant};
 #[cfg(any(loom, feature = "trace"))]
 use emm_proofs::{Event, Op};
 use std::cell::Cell;
@@ -161,8 +161,10 @@ impl TakeAllLocks {
     }
 }
 
+impl crate::space::sealed::Sealed for TakeAllLocks {}
+
 impl Chain for TakeAllLocks {
-    const VARIANT: &'static str = "take-all-locks";
+    const VARIANT: Variant = Variant::TakeAllLocks;
 
     type Window<'a> = Walks<'a>;
 

@@ -19,6 +19,7 @@ use emm::historical::{EmmStopStart, RcuPublish};
 use emm::{Chain, TakeAllLocks};
 use emm_model::state::State;
 use emm_model::{Config, EmmModel, Variant};
+use emm_proofs::Prop;
 use emm_proofs::{violations, ActorId, Observe, Role};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -48,7 +49,7 @@ struct Reference {
     state: State,
     /// The properties broken at some model state so far (but `deadlock_free`, which the
     /// implementation's harness leaves to loom and shuttle).
-    violated: BTreeSet<&'static str>,
+    violated: BTreeSet<Prop>,
 }
 
 impl fmt::Debug for Reference {
@@ -88,7 +89,7 @@ impl Reference {
     /// Runs actor `t` alone until its program ends, with the properties it breaks on the way;
     /// `None` if it blocks (it waits for another actor), which makes the operation unavailable
     /// here.
-    fn run_alone(&self, t: usize) -> Option<(State, BTreeSet<&'static str>)> {
+    fn run_alone(&self, t: usize) -> Option<(State, BTreeSet<Prop>)> {
         let mut state = self.state.clone();
         let mut violated = BTreeSet::new();
         while usize::from(state.threads[t].pc) < self.model.program(t).len() {
@@ -100,7 +101,7 @@ impl Reference {
                 violations(&self.model.view(&state))
                     .into_iter()
                     .map(|v| v.property)
-                    .filter(|p| *p != "deadlock_free"),
+                    .filter(|p| *p != Prop::DeadlockFree),
             );
         }
         Some((state, violated))
@@ -127,9 +128,7 @@ impl<C: Chain> ReferenceStateMachine for Model<C> {
     type Transition = Operation;
 
     fn init_state() -> BoxedStrategy<Reference> {
-        let variant: Variant = C::VARIANT
-            .parse()
-            .expect("every protocol is a model variant");
+        let variant: Variant = C::VARIANT;
         let model = EmmModel::new(variant, config());
         let state = model.initial_state();
         Just(Reference {
@@ -229,7 +228,7 @@ impl<C: Chain> StateMachineTest for Agreement<C> {
                 "frame {f} freed: implementation vs model"
             );
         }
-        let broken: BTreeSet<&str> = sut.violations().iter().map(|v| v.property).collect();
+        let broken: BTreeSet<Prop> = sut.violations().iter().map(|v| v.property).collect();
         assert_eq!(
             broken, reference.violated,
             "properties broken so far: implementation vs model"

@@ -11,10 +11,13 @@
 #![cfg(feature = "shuttle")]
 
 mod conformance;
+mod scenarios;
 
 use emm::harness::{observe, Execution, FailOn, Scenario};
 use emm::historical::EmmStopStart;
 use emm::{Chain, TakeAllLocks};
+use emm_proofs::Prop::{self, NoStaleSecondary, StartEndBalanced};
+use scenarios::{Case, Expect};
 use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
 use shuttle::{Config, FailurePersistence, Runner};
 use std::collections::BTreeSet;
@@ -42,8 +45,8 @@ fn iterations() -> usize {
 struct Explored {
     /// Trace events validated against the model.
     events: usize,
-    goals: BTreeSet<&'static str>,
-    violated: BTreeSet<&'static str>,
+    goals: BTreeSet<Prop>,
+    violated: BTreeSet<Prop>,
 }
 
 fn config(test: &str) -> (Config, PathBuf) {
@@ -109,137 +112,88 @@ fn explore<C: Chain>(
     explored
 }
 
-/// Both schedulers over `scenario`, with `iterations()` schedules each.
-fn explore_both<C: Chain>(test: &str, scenario: &Scenario, fail_on: FailOn) -> Explored {
+/// Explores `case` on `C` under both schedulers, `iterations()` schedules each, and checks that
+/// it shows `expect` (a failing exploration runs the random scheduler only).
+fn check<C: Chain>(test: &str, case: Case, expect: Expect) {
     let n = iterations();
-    let random = explore::<C>(test, scenario, RandomScheduler::new(n), fail_on);
-    let pct = explore::<C>(test, scenario, PctScheduler::new(PCT_DEPTH, n), fail_on);
-    Explored {
+    let fail_on = match expect {
+        Expect::Holds => FailOn::Any,
+        Expect::FailsNaming(p) => FailOn::Property(p),
+        Expect::Finds(_) | Expect::FindsOnly(_) | Expect::Deadlocks => FailOn::Nothing,
+    };
+    if let Expect::FailsNaming(_) | Expect::Deadlocks = expect {
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            explore::<C>(test, &case.scenario, RandomScheduler::new(n), fail_on)
+        }));
+        let panic = outcome.expect_err("shuttle must fail the exploration");
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        let needle = match expect {
+            Expect::FailsNaming(p) => p.name(),
+            _ => "deadlock",
+        };
+        assert!(message.contains(needle), "{test}: {message}");
+        return;
+    }
+    let random = explore::<C>(test, &case.scenario, RandomScheduler::new(n), fail_on);
+    let pct = explore::<C>(
+        test,
+        &case.scenario,
+        PctScheduler::new(PCT_DEPTH, n),
+        fail_on,
+    );
+    let explored = Explored {
         events: random.events + pct.events,
         goals: random.goals.union(&pct.goals).copied().collect(),
         violated: random.violated.union(&pct.violated).copied().collect(),
+    };
+    match expect {
+        Expect::Holds => {
+            for goal in case.goals {
+                assert!(
+                    explored.goals.contains(goal),
+                    "{test}: no schedule reached {goal}: {explored:?}"
+                );
+            }
+        }
+        Expect::Finds(props) => {
+            for p in props {
+                assert!(
+                    explored.violated.contains(p),
+                    "{test}: no {p}: {explored:?}"
+                );
+            }
+        }
+        Expect::FindsOnly(props) => {
+            let want: BTreeSet<_> = props.iter().copied().collect();
+            assert_eq!(explored.violated, want, "{test}: {explored:?}");
+        }
+        Expect::FailsNaming(_) | Expect::Deadlocks => unreachable!("handled above"),
     }
 }
 
-fn assert_reached(explored: &Explored, goals: &[&str]) {
-    for goal in goals {
-        assert!(
-            explored.goals.contains(goal),
-            "no schedule reached {goal}: {explored:?}"
-        );
-    }
+/// One shuttle test: `name: Protocol, scenario, expectation`.
+macro_rules! shuttle_test {
+    ($($(#[$doc:meta])* $name:ident: $chain:ty, $case:ident, $expect:expr;)*) => {$(
+        $(#[$doc])*
+        #[test]
+        fn $name() {
+            check::<$chain>(stringify!($name), scenarios::$case(), $expect)
+        }
+    )*};
 }
 
-/// Two invalidators (nesting), two registrars whose drivers then fault, and two
-/// unregistrars, over two initial notifiers: the model's largest actor counts at once.
-#[test]
-fn take_all_locks_two_of_each() {
-    let explored = explore_both::<TakeAllLocks>(
-        "take_all_locks_two_of_each",
-        &Scenario {
-            invalidators: 2,
-            nested: true,
-            notifiers: 2,
-            registrations: 2,
-            unregister: vec![0, 1],
-            ..Scenario::default()
-        },
-        FailOn::Any,
-    );
-    assert_reached(
-        &explored,
-        &[
-            "registration_overlaps_invalidation",
-            "secondary_mapping_installed",
-            "unregister_overlaps_walk",
-        ],
-    );
-}
-
-/// Every kind of actor at once: invalidation, registration, unregistration of an initial
-/// notifier, aging and teardown.
-#[test]
-fn take_all_locks_everything_at_once() {
-    let explored = explore_both::<TakeAllLocks>(
-        "take_all_locks_everything_at_once",
-        &Scenario {
-            invalidators: 1,
-            notifiers: 3,
-            registrations: 1,
-            unregister: vec![0],
-            teardown: true,
-            aging: true,
-            ..Scenario::default()
-        },
-        FailOn::Any,
-    );
-    assert_reached(
-        &explored,
-        &[
-            "registration_overlaps_invalidation",
-            "teardown_overlaps_unregister",
-            "unregister_overlaps_walk",
-        ],
-    );
-}
-
-/// Three invalidators and a registrar.
-#[test]
-fn take_all_locks_three_invalidators() {
-    let explored = explore_both::<TakeAllLocks>(
-        "take_all_locks_three_invalidators",
-        &Scenario {
-            invalidators: 3,
-            notifiers: 1,
-            registrations: 1,
-            ..Scenario::default()
-        },
-        FailOn::Any,
-    );
-    assert_reached(
-        &explored,
-        &[
-            "registration_overlaps_invalidation",
-            "secondary_mapping_installed",
-        ],
-    );
-}
-
-/// Shuttle finds the seed's lost `invalidate_start` too: the new driver maps a frame that is
-/// then freed, after an `invalidate_end` it should never have received.
-#[test]
-fn emm_stop_start_loses_invalidate_start() {
-    let explored = explore_both::<EmmStopStart>(
-        "emm_stop_start_loses_invalidate_start",
-        &Scenario {
-            invalidators: 2,
-            notifiers: 1,
-            registrations: 1,
-            ..Scenario::default()
-        },
-        FailOn::Nothing,
-    );
-    assert!(
-        explored.violated.contains("start_end_balanced")
-            && explored.violated.contains("no_stale_secondary"),
-        "shuttle must find the lost invalidate_start: {explored:?}"
-    );
-}
-
-/// And reports it as a failing test, with the schedule to replay.
-#[test]
-#[should_panic(expected = "start_end_balanced")]
-fn emm_stop_start_fails_under_shuttle() {
-    explore::<EmmStopStart>(
-        "emm_stop_start_fails_under_shuttle",
-        &Scenario {
-            invalidators: 1,
-            registrations: 1,
-            ..Scenario::default()
-        },
-        RandomScheduler::new(iterations()),
-        FailOn::Property("start_end_balanced"),
-    );
+shuttle_test! {
+    take_all_locks_two_of_each: TakeAllLocks, two_of_each, Expect::Holds;
+    take_all_locks_everything_at_once: TakeAllLocks, everything_at_once, Expect::Holds;
+    take_all_locks_three_invalidators: TakeAllLocks, register_vs_three_invalidations, Expect::Holds;
+    /// Shuttle finds the seed's lost `invalidate_start` too.
+    emm_stop_start_loses_invalidate_start: EmmStopStart, register_vs_two_invalidations_one_notifier, Expect::Finds(&[StartEndBalanced, NoStaleSecondary]);
+    /// And reports it as a failing test, with the schedule to replay.
+    emm_stop_start_fails_under_shuttle: EmmStopStart, register_on_empty_chain, Expect::FailsNaming(StartEndBalanced);
 }
 
 /// A notifier that panics in its first `invalidate_start`, and a well-behaved one, under

@@ -12,14 +12,15 @@
 //! on this.
 
 use crate::config::{Config, Variant};
-use crate::model::{EmmModel, Step, PROPERTIES};
+use crate::model::{EmmModel, Step};
 use crate::state::State;
 use crate::trace::Trace;
-use emm_proofs::Expectation;
-use serde::Serialize;
+use emm_proofs::{Expectation, Prop};
 use stateright::{Checker, HasDiscoveries, Model};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Limits and knobs of one check.
@@ -38,7 +39,7 @@ pub struct CheckOptions {
     /// Search a shortest counterexample for each violated property.
     pub shortest: bool,
     /// Where progress goes.
-    pub progress: Progress,
+    pub progress: Arc<dyn Progress>,
 }
 
 impl Default for CheckOptions {
@@ -50,25 +51,61 @@ impl Default for CheckOptions {
             timeout: None,
             max_memory: None,
             shortest: true,
-            progress: Progress::Silent,
+            progress: Arc::new(Silent),
         }
     }
 }
 
-/// How progress is shown while a search runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Progress {
-    /// Nothing.
-    Silent,
-    /// A live bar on stderr (a terminal).
-    Bar,
-    /// A plain line on stderr every few seconds (a log).
-    Lines,
+/// Where a running check reports how far it has got: the CLI draws a live line on a terminal
+/// or prints one every few seconds to a log. Every method defaults to doing nothing.
+pub trait Progress: Send + Sync + fmt::Debug {
+    /// The search of `label` has stored `unique` states, at `rate` unique states a second, the
+    /// deepest `depth` steps from an initial state. Called every few milliseconds.
+    fn update(&self, label: &str, unique: usize, rate: f64, depth: usize) {
+        let _ = (label, unique, rate, depth);
+    }
+
+    /// The check of `label` goes on with `what` (the shortest-path search).
+    fn note(&self, label: &str, what: &str) {
+        let _ = (label, what);
+    }
+
+    /// The check of `label` is over.
+    fn finish(&self, label: &str) {
+        let _ = label;
+    }
 }
 
+impl CheckOptions {
+    /// Options whose counts do not vary from run to run: one checker thread (stateright's DFS
+    /// with symmetry on two threads can count a few states more or less from run to run), no
+    /// limits, no progress.
+    pub fn deterministic(symmetry: bool, shortest: bool) -> CheckOptions {
+        CheckOptions {
+            threads: 1,
+            symmetry,
+            shortest,
+            ..CheckOptions::default()
+        }
+    }
+}
+
+/// Checks every variant on `config`, in the order of [`Variant::ALL`].
+pub fn every_variant(config: Config, opts: &CheckOptions) -> Vec<CheckReport> {
+    Variant::ALL
+        .into_iter()
+        .map(|v| check(v, config, opts))
+        .collect()
+}
+
+/// Reports nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Silent;
+
+impl Progress for Silent {}
+
 /// What a property's check found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     /// A safety property held in every reachable state.
     Holds,
@@ -79,7 +116,6 @@ pub enum Status {
     /// A goal that the configuration could exercise was never reached: vacuous there.
     Unreached,
     /// The configuration cannot exercise it.
-    #[serde(rename = "n/a")]
     NotApplicable,
     /// A limit stopped the search before it could tell.
     Unknown,
@@ -100,8 +136,7 @@ impl Status {
 }
 
 /// The outcome of the whole check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Every safety property holds over the whole state space.
     Holds,
@@ -131,8 +166,7 @@ impl Verdict {
 }
 
 /// The limit that stopped a search.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limit {
     /// `--max-states`.
     MaxStates,
@@ -142,9 +176,22 @@ pub enum Limit {
     MaxMemory,
 }
 
+impl Limit {
+    /// The command-line flag that sets the limit.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Limit::MaxStates => "--max-states",
+            Limit::Timeout => "--timeout",
+            Limit::MaxMemory => "--max-memory",
+        }
+    }
+}
+
 /// One property's result.
 #[derive(Clone, Debug)]
 pub struct PropertyResult {
+    /// The property.
+    pub prop: Prop,
     /// The spec's name.
     pub name: &'static str,
     /// Always or sometimes.
@@ -159,7 +206,7 @@ pub struct PropertyResult {
 }
 
 /// Counts and timings of one check.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default)]
 pub struct Stats {
     /// Distinct states (up to symmetry) the DFS stored.
     pub unique_states: usize,
@@ -190,8 +237,7 @@ pub struct CheckReport {
     pub model: EmmModel,
     /// The verdict.
     pub verdict: Verdict,
-    /// Each property the model checks ([`PROPERTIES`]: the spec's, then the inductive
-    /// invariant), in that order.
+    /// Each property of the spec's table ([`emm_proofs::PROPERTIES`]), in that order.
     pub properties: Vec<PropertyResult>,
     /// Counts and timings.
     pub stats: Stats,
@@ -201,26 +247,26 @@ pub struct CheckReport {
 
 impl CheckReport {
     /// The safety properties found broken.
-    pub fn violated(&self) -> Vec<&'static str> {
+    pub fn violated(&self) -> Vec<Prop> {
         self.properties
             .iter()
             .filter(|p| p.status == Status::Violated)
-            .map(|p| p.name)
+            .map(|p| p.prop)
             .collect()
     }
 
     /// Goals the configuration could exercise but never reached: the model is vacuous there.
-    pub fn unreached(&self) -> Vec<&'static str> {
+    pub fn unreached(&self) -> Vec<Prop> {
         self.properties
             .iter()
             .filter(|p| p.status == Status::Unreached)
-            .map(|p| p.name)
+            .map(|p| p.prop)
             .collect()
     }
 
-    /// The result of the property called `name`.
-    pub fn property(&self, name: &str) -> Option<&PropertyResult> {
-        self.properties.iter().find(|p| p.name == name)
+    /// The result of `prop`.
+    pub fn property(&self, prop: Prop) -> &PropertyResult {
+        &self.properties[prop as usize]
     }
 }
 
@@ -243,71 +289,27 @@ pub fn resident_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// A search's progress, reported at most every few milliseconds to the options' [`Progress`].
 struct Watch {
-    progress: Progress,
-    bar: Option<indicatif::ProgressBar>,
-    started: Instant,
-    last_line: Instant,
+    progress: Arc<dyn Progress>,
     label: String,
 }
 
 impl Watch {
-    fn new(progress: Progress, label: String) -> Watch {
-        let bar = (progress == Progress::Bar).then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        Watch {
-            progress,
-            bar,
-            started: Instant::now(),
-            last_line: Instant::now(),
-            label,
-        }
+    fn new(progress: Arc<dyn Progress>, label: String) -> Watch {
+        Watch { progress, label }
     }
 
     fn update(&mut self, unique: usize, rate: f64, depth: usize) {
-        let msg = format!(
-            "{}: {unique} unique states, {:.2} M/s, depth {depth}",
-            self.label,
-            rate / 1e6
-        );
-        match self.progress {
-            Progress::Silent => {}
-            Progress::Bar => {
-                if let Some(bar) = &self.bar {
-                    bar.set_message(msg);
-                }
-            }
-            Progress::Lines => {
-                if self.last_line.elapsed() >= Duration::from_secs(2) {
-                    eprintln!("emm-check: {msg}");
-                    self.last_line = Instant::now();
-                }
-            }
-        }
+        self.progress.update(&self.label, unique, rate, depth);
     }
 
     fn note(&mut self, msg: &str) {
-        match (&self.bar, self.progress) {
-            (Some(bar), _) => bar.set_message(format!("{}: {msg}", self.label)),
-            // In a log, only a run long enough to have printed progress says what it does next.
-            (None, Progress::Lines) if self.started.elapsed() >= Duration::from_secs(2) => {
-                eprintln!("emm-check: {}: {msg}", self.label)
-            }
-            _ => {}
-        }
+        self.progress.note(&self.label, msg);
     }
 
     fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
+        self.progress.finish(&self.label);
     }
 }
 
@@ -370,7 +372,7 @@ pub fn check_model(model: EmmModel, opts: &CheckOptions) -> CheckReport {
     let (variant, config) = (model.variant, model.config);
     let t0 = Instant::now();
     let deadline = opts.timeout.map(|t| t0 + t);
-    let mut watch = Watch::new(opts.progress, variant.name().to_string());
+    let mut watch = Watch::new(Arc::clone(&opts.progress), variant.name().to_string());
 
     let rss_before = resident_bytes();
     let searched = model.reporting_once();
@@ -411,9 +413,9 @@ pub fn check_model(model: EmmModel, opts: &CheckOptions) -> CheckReport {
     let complete = limit.is_none();
 
     let mut properties = Vec::new();
-    for p in PROPERTIES {
+    for p in emm_proofs::PROPERTIES {
         let found = discoveries.get(p.name);
-        let applies = model.applies(p.name);
+        let applies = model.applies(p.prop);
         let status = match (p.expectation, found.is_some()) {
             (Expectation::Always, true) => Status::Violated,
             (Expectation::Sometimes, true) => Status::Reached,
@@ -427,6 +429,7 @@ pub fn check_model(model: EmmModel, opts: &CheckOptions) -> CheckReport {
             Trace::from_threads(&model, init, &threads).expect("a checker path replays")
         });
         properties.push(PropertyResult {
+            prop: p.prop,
             name: p.name,
             expectation: p.expectation,
             status,
@@ -516,10 +519,9 @@ fn bfs(
     let checker = builder.spawn_bfs();
     let opts = CheckOptions {
         max_memory,
-        progress: Progress::Silent,
         ..CheckOptions::default()
     };
-    let mut watch = Watch::new(Progress::Silent, String::new());
+    let mut watch = Watch::new(Arc::new(Silent), String::new());
     let limit = supervise(&checker, &searched, &opts, deadline, &mut watch);
     let checker = checker.join();
     searched.halt_switch().store(false, Ordering::Relaxed);
@@ -551,7 +553,7 @@ pub fn violated_within(model: &EmmModel, name: &'static str, steps: usize) -> bo
 }
 
 /// Every property's name as the model declares it to stateright (to compare with
-/// [`PROPERTIES`]).
+/// [`emm_proofs::PROPERTIES`]).
 pub fn model_property_names(model: &EmmModel) -> Vec<&'static str> {
     model.properties().iter().map(|p| p.name).collect()
 }

@@ -1,7 +1,7 @@
 //! Which protocol to check, and on how many threads and notifiers.
 
+pub use emm_proofs::Variant;
 use std::fmt;
-use std::str::FromStr;
 
 /// The most VM threads (invalidators) a configuration may have.
 pub const MAX_INVALIDATORS: usize = 3;
@@ -11,98 +11,6 @@ pub const MAX_NOTIFIERS: usize = 5;
 pub const MAX_REGISTRATIONS: usize = 2;
 /// The most concurrent unregistrations.
 pub const MAX_UNREGISTRATIONS: usize = 2;
-
-/// A protocol of the family: how register and unregister exclude in-flight walks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Variant {
-    /// EMM as first posted: `e->next = head; rcu_assign_pointer(head, e)`; walks take no lock;
-    /// unregister unlinks with plain stores and returns.
-    RcuPublish,
-    /// The seed patch: `emm_stop` over the chain, link, `emm_start` over the chain, under
-    /// `mmap_sem`; unregister unlinks, sets `e->next = head`, restarts, then calls `release`.
-    EmmStopStart,
-    /// The seed with one addition: an mm-wide drain. Every walk window (an invalidation from
-    /// its start walk to its end walk, an aging walk, the teardown release walk) counts itself
-    /// in `emm_active` and waits at its entry while `emm_stopping` is set; register and
-    /// unregister set `emm_stopping`, wait for `emm_active == 0`, then run the seed's code
-    /// (which also stops the new notifier before linking it), then clear `emm_stopping`.
-    EmmStopDrainStart,
-    /// `mmu_notifier` as merged in 2.6.27 with the later SRCU: invalidations hold a
-    /// reverse-map lock from start to end, register takes them all (`mm_take_all_locks`),
-    /// walks run under SRCU, unregister calls `release`, `hlist_del_init_rcu`, then
-    /// `synchronize_srcu`.
-    TakeAllLocks,
-    /// Today's `mmu_interval_notifier`: `invalidate_seq` (odd while invalidating) and a count
-    /// of active invalidations; inserts and removes during an invalidation are deferred to
-    /// its end; the driver's `read_begin`/`read_retry` collision-retry.
-    IntervalSeq,
-}
-
-impl Variant {
-    /// Every variant, in the order the CLI lists them.
-    pub const ALL: [Variant; 5] = [
-        Variant::RcuPublish,
-        Variant::EmmStopStart,
-        Variant::EmmStopDrainStart,
-        Variant::TakeAllLocks,
-        Variant::IntervalSeq,
-    ];
-
-    /// The variant's name on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Variant::RcuPublish => "rcu-publish",
-            Variant::EmmStopStart => "emm-stop-start",
-            Variant::EmmStopDrainStart => "emm-stop-drain-start",
-            Variant::TakeAllLocks => "take-all-locks",
-            Variant::IntervalSeq => "interval-seq",
-        }
-    }
-
-    /// One line on what the variant is.
-    pub fn summary(self) -> &'static str {
-        match self {
-            Variant::RcuPublish => "EMM as first posted: rcu_assign_pointer publish, plain-store unlink, no grace period",
-            Variant::EmmStopStart => "the seed patch: emm_stop/emm_start over the chain around register and unregister",
-            Variant::EmmStopDrainStart => "the seed plus a drain: register/unregister wait until no walk window is open",
-            Variant::TakeAllLocks => "mmu_notifier (2.6.27 + SRCU): mm_take_all_locks in register, synchronize_srcu in unregister",
-            Variant::IntervalSeq => "mmu_interval_notifier: invalidate_seq collision-retry, deferred insert/remove",
-        }
-    }
-
-    /// Whether the variant sends `emm_stop`/`emm_start`.
-    pub fn has_stop_start(self) -> bool {
-        matches!(self, Variant::EmmStopStart | Variant::EmmStopDrainStart)
-    }
-
-    /// Whether the variant's notifiers have a `clear_young` callback (interval notifiers only
-    /// have `invalidate`).
-    pub fn has_aging(self) -> bool {
-        !matches!(self, Variant::IntervalSeq)
-    }
-}
-
-impl fmt::Display for Variant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Variant {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Variant::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Variant::ALL.iter().map(|v| v.name()).collect();
-                ConfigError(format!(
-                    "unknown variant '{s}' (expected one of: {})",
-                    names.join(", ")
-                ))
-            })
-    }
-}
 
 /// The actors of one bounded run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -155,7 +63,30 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl From<emm_proofs::UnknownVariant> for ConfigError {
+    fn from(e: emm_proofs::UnknownVariant) -> Self {
+        ConfigError(e.to_string())
+    }
+}
+
 impl Config {
+    /// The configuration with these counts of VM threads, initial notifiers, registrations and
+    /// unregistrations, and nothing else.
+    pub fn counts(
+        invalidators: usize,
+        notifiers: usize,
+        registrations: usize,
+        unregistrations: usize,
+    ) -> Config {
+        Config {
+            invalidators,
+            notifiers,
+            registrations,
+            unregistrations,
+            ..Config::default()
+        }
+    }
+
     /// Checks that the configuration is worth a check (something invalidates, something is
     /// registered) and within the bounds ([`validate_bounds`](Self::validate_bounds)).
     pub fn validate(&self) -> Result<(), ConfigError> {

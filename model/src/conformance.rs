@@ -214,7 +214,7 @@ pub fn enabled_steps(model: &EmmModel, s: &State) -> Vec<TraceEntry> {
 /// The model's state in words, as the Explorer shows it ([`crate::explorer::readable`]), one
 /// line per part, indented under the divergence it explains.
 pub fn summary(model: &EmmModel, s: &State) -> String {
-    crate::explorer::readable(model, s)
+    crate::trace::readable(model, s)
         .lines()
         .map(|line| format!("\n    {line}"))
         .collect()

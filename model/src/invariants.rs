@@ -6,7 +6,7 @@
 //! a list of conjuncts and argue the three facts for any number of threads and notifiers; the
 //! functions here are those conjuncts, in the same order and under the same names. The model
 //! checks the invariant of its own variant on every state as the `always` property
-//! [`INDUCTIVE_INVARIANT`], and `tests/tests/inductive.rs` checks that it is inductive: every
+//! [`Prop::InductiveInvariant`](emm_proofs::Prop::InductiveInvariant), and `tests/tests/inductive.rs` checks that it is inductive: every
 //! step from a state that satisfies it, reachable or not, leads to a state that does.
 //!
 //! Each function returns the name of the first conjunct that is false. Conjuncts are written
@@ -19,15 +19,7 @@ use crate::config::{Variant, MAX_NOTIFIERS};
 use crate::model::{Actor, EmmModel};
 use crate::program::{Op, Programs};
 use crate::state::{State, Thread, WalkPc, NIL};
-use emm_proofs::{Callback, Expectation, PropertyInfo, Role};
-
-/// The model's own `always` property: the variant's inductive invariant holds. It applies to
-/// the correct variants only, on their own programs.
-pub const INDUCTIVE_INVARIANT: PropertyInfo = PropertyInfo {
-    name: "inductive_invariant",
-    expectation: Expectation::Always,
-    summary: "the correct variant's inductive invariant holds (proofs/proofs/VARIANT.md)",
-};
+use emm_proofs::{Callback, Role};
 
 /// The result of checking an invariant: `Err` names the first false conjunct.
 pub type Check = Result<(), &'static str>;

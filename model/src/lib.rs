@@ -51,20 +51,16 @@
 //! implementation ([`cli::OnImplementation`]).
 
 pub mod check;
-pub mod cli;
 pub mod config;
 pub mod conformance;
 pub mod estimate;
-pub mod explorer;
 pub mod invariants;
 pub mod model;
-pub mod picture;
 pub mod program;
 pub mod state;
 pub mod trace;
-pub mod tracefile;
 
-pub use check::{check, CheckOptions, CheckReport, Progress, Status, Verdict};
+pub use check::{check, CheckOptions, CheckReport, Progress, Silent, Status, Verdict};
 pub use config::{Config, ConfigError, Variant};
-pub use model::{EmmModel, Step, PROPERTIES};
+pub use model::{EmmModel, Step};
 pub use trace::Trace;

@@ -2,32 +2,16 @@
 //! properties checked on every state.
 
 use crate::config::{Config, Variant};
-use crate::invariants::{Layout, INDUCTIVE_INVARIANT};
+use crate::invariants::Layout;
 use crate::program::{Op, Programs};
 use crate::state::{Driver, State, Thread, WalkPc, MAX_THREADS, NIL};
 use emm_proofs::{
     ActorId, Callback, CallbackView, FrameId, NotifierId, NotifierSet, NotifierView, Observe,
-    Outcome, PropertyInfo, Reason, Role, Violation, WalkView,
+    Outcome, Prop, Reason, Role, Scope, Violation, WalkView,
 };
 use stateright::{Model, Property};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// Every property the model checks, in the order reports list them: the spec's
-/// ([`emm_proofs::PROPERTIES`]), then the model's own [`INDUCTIVE_INVARIANT`], which reads the
-/// model's state and so has no place in the spec that the implementation also checks.
-pub const PROPERTIES: [PropertyInfo; emm_proofs::PROPERTIES.len() + 1] = {
-    let mut all = [INDUCTIVE_INVARIANT; emm_proofs::PROPERTIES.len() + 1];
-    let mut i = 0;
-    while i < emm_proofs::PROPERTIES.len() {
-        all[i] = emm_proofs::PROPERTIES[i];
-        i += 1;
-    }
-    all
-};
-
-/// The index of [`INDUCTIVE_INVARIANT`] in [`PROPERTIES`].
-const INVARIANT_INDEX: u32 = emm_proofs::PROPERTIES.len() as u32;
 
 /// The first `invalidate_seq` of an interval-notifier mm (the kernel starts at 2).
 pub(crate) const ITREE_INITIAL_SEQ: u8 = 2;
@@ -64,12 +48,12 @@ pub struct EmmModel {
     /// Set to make every state look terminal, so a running search drains and stops (the CLI's
     /// memory limit). Does not affect `deadlock_free`, which looks at the real steps.
     halt: Arc<AtomicBool>,
-    /// With [`reporting_once`](Self::reporting_once): bit `i` is set once property `i` has
-    /// been discovered in this run.
-    reported: Option<Arc<AtomicU32>>,
-    /// Bit `i` is set if property `i` of [`PROPERTIES`] applies ([`Self::applies`]); one that
-    /// does not is never reported.
-    applicable: u32,
+    /// With [`reporting_once`](Self::reporting_once): a property's [`Prop::bit`] is set once it
+    /// has been discovered in this run.
+    reported: Option<Arc<AtomicU64>>,
+    /// The [`Prop::bit`] of every property that applies ([`Self::applies`]); one that does not
+    /// is never reported.
+    applicable: u64,
     /// Where each program holds what, for the inductive invariants.
     pub(crate) layout: Arc<Layout>,
 }
@@ -84,18 +68,34 @@ pub struct View<'a> {
     linked: std::cell::Cell<u8>,
 }
 
-macro_rules! always {
-    ($index:expr, $name:ident) => {
-        Property::<EmmModel>::always(stringify!($name), |m: &EmmModel, s: &State| {
-            m.once($index, false, || emm_proofs::$name(&m.view(s)).is_ok())
-        })
+/// One stateright property per entry of the spec's property table
+/// ([`emm_proofs::property_table!`]), in table order. Observation properties call the spec's
+/// function on the state's [`View`]; the model's own (the inductive invariant) call the
+/// model's method of the same name.
+macro_rules! stateright_properties {
+    ($($kind:ident $by:ident $standing:ident $variant:ident $func:ident { $($entry:tt)* })*) => {
+        vec![$(stateright_property!($kind $by $variant $func)),*]
     };
 }
 
-macro_rules! sometimes {
-    ($index:expr, $name:ident) => {
-        Property::<EmmModel>::sometimes(stringify!($name), |m: &EmmModel, s: &State| {
-            m.once($index, true, || emm_proofs::$name(&m.view(s)))
+macro_rules! stateright_property {
+    (always observation $variant:ident $func:ident) => {
+        Property::<EmmModel>::always(Prop::$variant.name(), |m: &EmmModel, s: &State| {
+            m.once(Prop::$variant, false, || {
+                emm_proofs::properties::$func(&m.view(s)).is_ok()
+            })
+        })
+    };
+    (sometimes observation $variant:ident $func:ident) => {
+        Property::<EmmModel>::sometimes(Prop::$variant.name(), |m: &EmmModel, s: &State| {
+            m.once(Prop::$variant, true, || {
+                emm_proofs::goals::$func(&m.view(s))
+            })
+        })
+    };
+    (always model $variant:ident $func:ident) => {
+        Property::<EmmModel>::always(Prop::$variant.name(), |m: &EmmModel, s: &State| {
+            m.once(Prop::$variant, false, || m.$func(s).is_ok())
         })
     };
 }
@@ -181,9 +181,9 @@ impl EmmModel {
             applicable: 0,
             layout,
         };
-        for (i, p) in PROPERTIES.iter().enumerate() {
-            if model.applies(p.name) {
-                model.applicable |= 1 << i;
+        for &p in Prop::ALL {
+            if model.applies(p) {
+                model.applicable |= p.bit();
             }
         }
         model
@@ -211,16 +211,16 @@ impl EmmModel {
     /// Explorer).
     pub fn reporting_once(&self) -> EmmModel {
         EmmModel {
-            reported: Some(Arc::new(AtomicU32::new(0))),
+            reported: Some(Arc::new(AtomicU64::new(0))),
             halt: Arc::new(AtomicBool::new(false)),
             ..self.clone()
         }
     }
 
-    /// Evaluates property `index`; `discovery` is the result that counts as a discovery. A
+    /// Evaluates property `prop`; `discovery` is the result that counts as a discovery. A
     /// property that does not apply to this variant and configuration is never discovered.
-    fn once(&self, index: u32, discovery: bool, eval: impl FnOnce() -> bool) -> bool {
-        let bit = 1 << index;
+    fn once(&self, prop: Prop, discovery: bool, eval: impl FnOnce() -> bool) -> bool {
+        let bit = prop.bit();
         if self.applicable & bit == 0 {
             return !discovery;
         }
@@ -772,32 +772,28 @@ impl EmmModel {
         s
     }
 
-    /// Whether `name` is a property or goal that this variant and configuration can exercise.
-    /// The inductive invariant needs a correct variant running its own programs (a model built
+    /// What this variant and configuration have, which decides the properties that apply. The
+    /// inductive invariant needs a correct variant running its own programs (a model built
     /// from edited programs is another protocol, which that invariant says nothing about).
-    /// A goal needs the actors that overlap; `stop_start_paired` needs a stop/start variant;
-    /// `release_before_free` needs teardown and a `release` callback, and
-    /// `start_end_balanced` an `invalidate_end` callback, which interval notifiers do not have
-    /// (their only op is `invalidate`; at teardown they get an `MMU_NOTIFY_RELEASE`
-    /// invalidation, and the unmap that frees the pages is an invalidation they see, which
-    /// `no_stale_secondary` judges).
-    pub fn applies(&self, name: &str) -> bool {
+    /// Interval notifiers have no `invalidate_end` and no `release` callback: at teardown they
+    /// get an `MMU_NOTIFY_RELEASE` invalidation, and the unmap that frees the pages is an
+    /// invalidation they see, which `no_stale_secondary` judges.
+    pub fn scope(&self) -> Scope {
         let c = &self.config;
-        let interval = self.variant == Variant::IntervalSeq;
-        match name {
-            "start_end_balanced" => !interval,
-            "no_callback_after_unregister" => c.unregistrations > 0,
-            "stop_start_paired" => self.variant.has_stop_start(),
-            "release_before_free" => c.teardown && !interval,
-            "registration_overlaps_invalidation" => c.registrations > 0,
-            "secondary_mapping_installed" => c.registrations > 0,
-            "unregister_overlaps_walk" => c.unregistrations > 0,
-            "teardown_overlaps_unregister" => c.teardown && c.unregistrations > 0,
-            _ if name == INDUCTIVE_INVARIANT.name => {
-                crate::invariants::of(self.variant).is_some() && self.layout.own()
-            }
-            _ => true,
+        Scope {
+            registrations: c.registrations > 0,
+            unregistrations: c.unregistrations > 0,
+            teardown: c.teardown,
+            stop_start: self.variant.has_stop_start(),
+            end_callback: self.variant.has_end_callback(),
+            release_callback: self.variant.has_release(),
+            inductive_invariant: crate::invariants::of(self.variant).is_some() && self.layout.own(),
         }
+    }
+
+    /// Whether `prop` is a property or goal that this variant and configuration can exercise.
+    pub fn applies(&self, prop: Prop) -> bool {
+        prop.applies(&self.scope())
     }
 
     /// Checks the variant's inductive invariant on `s`: `Err` names the first false conjunct.
@@ -806,31 +802,31 @@ impl EmmModel {
         crate::invariants::of(self.variant).map_or(Ok(()), |invariant| invariant(self, s))
     }
 
-    /// Checks the property or goal of [`PROPERTIES`] called `name` on `s` (`None` for an
-    /// unknown name), whether or not it [applies](Self::applies).
-    pub fn evaluate(&self, name: &str, s: &State) -> Option<Outcome> {
-        if name != INDUCTIVE_INVARIANT.name {
-            return emm_proofs::evaluate(name, &self.view(s));
+    /// Checks `prop` on `s`, whether or not it [applies](Self::applies).
+    pub fn evaluate(&self, prop: Prop, s: &State) -> Outcome {
+        if let Some(outcome) = prop.check(&self.view(s)) {
+            return outcome;
         }
-        Some(match self.inductive_invariant(s) {
+        debug_assert_eq!(prop, Prop::InductiveInvariant);
+        match self.inductive_invariant(s) {
             Ok(()) => Outcome::Holds,
             Err(conjunct) => Outcome::Violated(Violation {
-                property: INDUCTIVE_INVARIANT.name,
+                property: prop,
                 reason: Reason::Invariant {
-                    variant: self.variant.name(),
+                    variant: self.variant,
                     conjunct,
                 },
             }),
-        })
+        }
     }
 
-    /// The safety properties of [`PROPERTIES`] that apply here and are broken in `s`.
+    /// The safety properties that apply here and are broken in `s`.
     pub fn violations(&self, s: &State) -> Vec<Violation> {
-        PROPERTIES
+        Prop::ALL
             .iter()
-            .filter(|p| self.applies(p.name))
-            .filter_map(|p| match self.evaluate(p.name, s) {
-                Some(Outcome::Violated(v)) => Some(v),
+            .filter(|&&p| self.applies(p))
+            .filter_map(|&p| match self.evaluate(p, s) {
+                Outcome::Violated(v) => Some(v),
                 _ => None,
             })
             .collect()
@@ -872,22 +868,7 @@ impl Model for EmmModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        vec![
-            always!(0, no_stale_secondary),
-            always!(1, start_end_balanced),
-            always!(2, no_callback_after_unregister),
-            always!(3, walk_integrity),
-            always!(4, stop_start_paired),
-            always!(5, release_before_free),
-            always!(6, deadlock_free),
-            sometimes!(7, registration_overlaps_invalidation),
-            sometimes!(8, secondary_mapping_installed),
-            sometimes!(9, unregister_overlaps_walk),
-            sometimes!(10, teardown_overlaps_unregister),
-            Property::<EmmModel>::always(INDUCTIVE_INVARIANT.name, |m: &EmmModel, s: &State| {
-                m.once(INVARIANT_INDEX, false, || m.inductive_invariant(s).is_ok())
-            }),
-        ]
+        emm_proofs::property_table!(stateright_properties)
     }
 
     fn format_action(&self, action: &Step) -> String {

@@ -1,11 +1,11 @@
 //! Counterexample traces as kernel-doc interleavings: one numbered row per step, one column
 //! per actor, the kernel step taken, the shared state it changed, and the broken property.
 
+use crate::config::Variant;
 use crate::model::EmmModel;
 use crate::program::Op;
 use crate::state::{State, WalkPc, NIL};
-use emm_proofs::{Callback, Outcome, Role, Violation};
-use serde::Serialize;
+use emm_proofs::{Callback, Outcome, Prop, Role, Violation};
 use std::fmt::Write as _;
 
 /// A node in traces: `nX`, or `NULL`.
@@ -227,7 +227,7 @@ pub fn changes(model: &EmmModel, a: &State, b: &State) -> String {
 }
 
 /// One step of a trace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceStep {
     /// 1-based step number.
     pub step: usize,
@@ -351,12 +351,12 @@ impl Trace {
     }
 
     /// The first step after which `property` is violated, with the violation.
-    pub fn first_violation(&self, model: &EmmModel, property: &str) -> Option<(usize, Violation)> {
+    pub fn first_violation(&self, model: &EmmModel, property: Prop) -> Option<(usize, Violation)> {
         self.states
             .iter()
             .enumerate()
             .find_map(|(i, s)| match model.evaluate(property, s) {
-                Some(Outcome::Violated(v)) => Some((i, v)),
+                Outcome::Violated(v) => Some((i, v)),
                 _ => None,
             })
     }
@@ -405,7 +405,7 @@ impl Trace {
             .map(|(i, _)| i)
             .unwrap_or(self.steps.len());
         let mut text = format!("{} violated at step {at}: {}", v.property, v.reason);
-        if v.property == "no_stale_secondary" {
+        if v.property == Prop::NoStaleSecondary {
             if let Some(extra) = self.explain_stale(model, at) {
                 text.push_str(&extra);
             }
@@ -459,4 +459,157 @@ impl Trace {
         text.push(')');
         Some(text)
     }
+}
+
+/// `state` as the Explorer shows it: the chain (`head -> n0 -> n1 -> NULL`), the page, the
+/// locks of the variant, each driver's mirror, counters and flags, each actor's next kernel
+/// step, and the properties broken in this state.
+pub fn readable(model: &EmmModel, s: &State) -> String {
+    let mut out = String::new();
+    let notifiers = model.config.total_notifiers();
+    // The chain, followed from head; the walk is bounded so a corrupted chain cannot loop.
+    let mut chain = String::from("head");
+    let mut n = s.head;
+    let mut seen = 0u8;
+    for _ in 0..=notifiers {
+        chain.push_str(" -> ");
+        chain.push_str(&node(n));
+        if n == NIL || seen & (1 << n) != 0 {
+            break;
+        }
+        seen |= 1 << n;
+        n = s.next[n as usize];
+    }
+    let _ = writeln!(out, "chain     {chain}");
+    let outside: Vec<String> = (0..notifiers as u8)
+        .filter(|&n| seen & (1 << n) == 0)
+        .map(|n| format!("n{n}->next = {}", node(s.next[n as usize])))
+        .collect();
+    if !outside.is_empty() {
+        let _ = writeln!(out, "off chain {}", outside.join(", "));
+    }
+    let freed: Vec<String> = (0..8u8)
+        .filter(|f| s.freed & (1 << f) != 0)
+        .map(|f| format!("f{f}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "page      PTE -> {}; freed: {}",
+        frame(s.pte),
+        if freed.is_empty() {
+            "none".into()
+        } else {
+            freed.join(", ")
+        }
+    );
+    let held = |on: bool| if on { "held" } else { "free" };
+    let locks = match model.variant {
+        Variant::RcuPublish | Variant::EmmStopStart => {
+            format!("mmap_sem {}", held(s.mmap_sem))
+        }
+        Variant::EmmStopDrainStart => format!(
+            "mmap_sem {}; emm_active {}; emm_stopping {}",
+            held(s.mmap_sem),
+            s.emm_active,
+            s.emm_stopping as u8
+        ),
+        Variant::TakeAllLocks => format!(
+            "mmap_sem {}; rmap readers {}{}; spinlock {}; srcu idx {}, readers {}/{}{}",
+            held(s.mmap_sem),
+            s.rmap_readers,
+            if s.rmap_writer {
+                ", all taken (mm_take_all_locks)"
+            } else {
+                ""
+            },
+            held(s.spin),
+            s.srcu_idx,
+            s.srcu_readers[0],
+            s.srcu_readers[1],
+            if s.srcu_sync {
+                ", synchronize_srcu running"
+            } else {
+                ""
+            }
+        ),
+        Variant::IntervalSeq => format!(
+            "subscriptions lock {}; invalidate_seq {}{}; active {}",
+            held(s.spin),
+            s.itree_seq,
+            if s.itree_seq & 1 == 1 {
+                " (invalidating)"
+            } else {
+                ""
+            },
+            s.itree_active
+        ),
+    };
+    let _ = writeln!(out, "locks     {locks}");
+    for n in 0..notifiers {
+        let d = &s.drivers[n];
+        let mut flags = Vec::new();
+        if s.registered & (1 << n) != 0 {
+            flags.push("registered");
+        }
+        if d.stopped {
+            flags.push("stopped");
+        }
+        if d.released {
+            flags.push("released");
+        }
+        if d.installed {
+            flags.push("installed by fault");
+        }
+        if s.deferred_insert & (1 << n) != 0 {
+            flags.push("insert deferred");
+        }
+        if s.deferred_remove & (1 << n) != 0 {
+            flags.push("remove deferred");
+        }
+        let stops = if model.variant.has_stop_start() {
+            format!(", stops {}, starts {}", d.stops, d.starts)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "{:<9} n{n}: mirror {}, in_progress {}, seq {}{stops}, releases {}{}{}",
+            if n == 0 { "drivers" } else { "" },
+            frame(d.mirror),
+            d.in_progress,
+            d.seq,
+            d.releases,
+            if flags.is_empty() { "" } else { "; " },
+            flags.join(", ")
+        );
+    }
+    for (t, a) in model.actors().iter().enumerate() {
+        let done = s.threads[t].pc as usize >= model.program(t).len();
+        let at = if done {
+            "finished".to_string()
+        } else if model.enabled(s, t) {
+            format!("next: {}", describe(model, s, t))
+        } else {
+            format!("blocked at: {}", describe(model, s, t))
+        };
+        let _ = writeln!(
+            out,
+            "{:<9} {:<8} {at}",
+            if t == 0 { "actors" } else { "" },
+            a.id.to_string()
+        );
+    }
+    let view = model.view(s);
+    let broken: Vec<String> = emm_proofs::violations(&view)
+        .into_iter()
+        .filter(|v| model.applies(v.property))
+        .map(|v| format!("{}: {}", v.property, v.reason))
+        .collect();
+    if broken.is_empty() {
+        let _ = writeln!(out, "violated  none");
+    }
+    for (i, b) in broken.iter().enumerate() {
+        let _ = writeln!(out, "{:<9} {b}", if i == 0 { "VIOLATED" } else { "" });
+    }
+    out
 }

@@ -7,14 +7,14 @@
 
 use crate::{Observe, Role};
 
-/// A `register` runs while an invalidation is between its start and end walks: the race of
-/// the seed patch, and the reason `mm_take_all_locks()` exists.
+/// [`Prop::RegistrationOverlapsInvalidation`](crate::Prop::RegistrationOverlapsInvalidation): a
+/// `register` runs while an invalidation is between its start and end walks.
 pub fn registration_overlaps_invalidation<O: Observe + ?Sized>(o: &O) -> bool {
     o.registration_in_progress() && o.invalidation_in_progress()
 }
 
-/// A driver installs a mirror entry through its fault path (snapshot, read the PTE, check and
-/// install), so that [`no_stale_secondary`](crate::no_stale_secondary) has a mapping to judge.
+/// [`Prop::SecondaryMappingInstalled`](crate::Prop::SecondaryMappingInstalled): a driver's mirror
+/// maps a frame its own fault installed.
 pub fn secondary_mapping_installed<O: Observe + ?Sized>(o: &O) -> bool {
     (0..o.notifier_count()).any(|n| {
         let v = o.notifier(n);
@@ -22,9 +22,9 @@ pub fn secondary_mapping_installed<O: Observe + ?Sized>(o: &O) -> bool {
     })
 }
 
-/// An `unregister` runs while a walk of an invalidation, an aging pass or teardown is under
-/// way: the race that `synchronize_srcu()` in unregister closes. (The walks of register and
-/// unregister themselves, `emm_stop`/`emm_start`, do not count.)
+/// [`Prop::UnregisterOverlapsWalk`](crate::Prop::UnregisterOverlapsWalk): an `unregister` runs
+/// while a walk of an invalidation, an aging pass or teardown is under way (the walks of register
+/// and unregister themselves, `emm_stop`/`emm_start`, do not count).
 pub fn unregister_overlaps_walk<O: Observe + ?Sized>(o: &O) -> bool {
     o.unregistration_in_progress()
         && (0..o.walk_count()).any(|i| {
@@ -33,8 +33,8 @@ pub fn unregister_overlaps_walk<O: Observe + ?Sized>(o: &O) -> bool {
         })
 }
 
-/// Teardown (`exit_mmap`) runs while an `unregister` is under way: the race between
-/// `__mmu_notifier_release()` and `mmu_notifier_unregister()`.
+/// [`Prop::TeardownOverlapsUnregister`](crate::Prop::TeardownOverlapsUnregister): teardown
+/// (`exit_mmap`) runs while an `unregister` is under way.
 pub fn teardown_overlaps_unregister<O: Observe + ?Sized>(o: &O) -> bool {
     o.teardown_in_progress() && o.unregistration_in_progress()
 }

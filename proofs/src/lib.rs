@@ -33,9 +33,12 @@
 //!   register, unregister, invalidation and teardown operations are under way.
 //! * The safety properties ([`properties`]), each `fn(&impl Observe) -> Result<(), Violation>`,
 //!   and the reachability goals ([`goals`]) that show a bounded run is not vacuous.
-//! * [`PROPERTIES`], the list that every other crate iterates, and [`evaluate`], which checks one
-//!   of them by name. (The model checks one more property of its own, each correct variant's
-//!   inductive invariant, which reads the model's state rather than an observation.)
+//! * The property table ([`table`], [`property_table!`]): every property declared once, with its
+//!   kind, when it applies, meaning, source and mechanism; [`Prop`], [`PROPERTIES`] and
+//!   [`evaluate`] are derived from it, and so are the model's stateright properties. One
+//!   property, each correct variant's inductive invariant, is evaluated by the model over its own
+//!   state rather than over an observation.
+//! * [`Variant`]: the protocols of the family, named once for the model and the implementation.
 //! * [`proofs`]: why the correct variants are correct for any number of threads and notifiers,
 //!   and where that argument fails for the broken ones.
 //! * The steps the actors take ([`Op`], named after the kernel statements they model) and the
@@ -48,7 +51,9 @@
 pub mod goals;
 pub mod properties;
 pub mod steps;
+pub mod table;
 pub mod trace;
+pub mod variant;
 
 /// Why the correct variants are correct for any number of threads and notifiers, and where
 /// the argument breaks for the broken ones: one document per variant, from `proofs/proofs/`.
@@ -73,16 +78,13 @@ pub mod proofs {
 
 use std::fmt;
 
-pub use goals::{
-    registration_overlaps_invalidation, secondary_mapping_installed, teardown_overlaps_unregister,
-    unregister_overlaps_walk,
-};
-pub use properties::{
-    deadlock_free, no_callback_after_unregister, no_stale_secondary, release_before_free,
-    start_end_balanced, stop_start_paired, walk_integrity,
-};
 pub use steps::Op;
+pub use table::{
+    evaluate, property, violations, EvaluatedBy, Expectation, Prop, PropertyInfo, Scope, Standing,
+    PROPERTIES,
+};
 pub use trace::{Event, FaultOutcome, TraceEntry};
+pub use variant::{UnknownVariant, Variant};
 
 /// Index of a notifier (and of its driver) in an observation.
 pub type NotifierId = usize;
@@ -276,41 +278,11 @@ pub trait Observe {
     fn can_step(&self) -> bool;
 }
 
-/// Whether a property must hold in every state or be reached in some state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Expectation {
-    /// A safety property: it holds in every reachable state.
-    Always,
-    /// A reachability goal: some reachable state satisfies it.
-    Sometimes,
-}
-
-impl Expectation {
-    /// `always` or `sometimes`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Expectation::Always => "always",
-            Expectation::Sometimes => "sometimes",
-        }
-    }
-}
-
-/// A property or goal of the spec, by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PropertyInfo {
-    /// The property's name, as used everywhere.
-    pub name: &'static str,
-    /// Always (safety) or sometimes (reachability).
-    pub expectation: Expectation,
-    /// One line saying what it means.
-    pub summary: &'static str,
-}
-
 /// A broken property: its name and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    /// The property's name.
-    pub property: &'static str,
+    /// The property.
+    pub property: Prop,
     /// What the observation shows, naming the notifier, the frame or the actor.
     pub reason: Reason,
 }
@@ -395,7 +367,7 @@ pub enum Reason {
     /// these (they read its state); the proof documents ([`proofs`]) define each conjunct.
     Invariant {
         /// The variant whose invariant it is.
-        variant: &'static str,
+        variant: Variant,
         /// The conjunct's name in the variant's proof document.
         conjunct: &'static str,
     },
@@ -508,70 +480,6 @@ impl fmt::Display for Violation {
 
 impl std::error::Error for Violation {}
 
-/// Every property and goal of the spec, safety properties first.
-pub const PROPERTIES: &[PropertyInfo] = &[
-    PropertyInfo {
-        name: "no_stale_secondary",
-        expectation: Expectation::Always,
-        summary: "no secondary MMU ever maps a frame that has been freed",
-    },
-    PropertyInfo {
-        name: "start_end_balanced",
-        expectation: Expectation::Always,
-        summary: "no notifier gets an invalidate_end without its invalidate_start (in_progress >= 0)",
-    },
-    PropertyInfo {
-        name: "no_callback_after_unregister",
-        expectation: Expectation::Always,
-        summary: "once unregister(n) has returned, no callback of n runs or starts, no walk holds n",
-    },
-    PropertyInfo {
-        name: "walk_integrity",
-        expectation: Expectation::Always,
-        summary: "a walk calls each notifier at most once, and every notifier linked throughout it",
-    },
-    PropertyInfo {
-        name: "stop_start_paired",
-        expectation: Expectation::Always,
-        summary: "emm_stop and emm_start alternate, stop first; none stays stopped after register/unregister",
-    },
-    PropertyInfo {
-        name: "release_before_free",
-        expectation: Expectation::Always,
-        summary: "at teardown every registered notifier gets release before the frames are freed",
-    },
-    PropertyInfo {
-        name: "deadlock_free",
-        expectation: Expectation::Always,
-        summary: "every state that is not final has an enabled step",
-    },
-    PropertyInfo {
-        name: "registration_overlaps_invalidation",
-        expectation: Expectation::Sometimes,
-        summary: "a register runs while an invalidation is in flight",
-    },
-    PropertyInfo {
-        name: "secondary_mapping_installed",
-        expectation: Expectation::Sometimes,
-        summary: "a driver installs a mirror entry through its fault path",
-    },
-    PropertyInfo {
-        name: "unregister_overlaps_walk",
-        expectation: Expectation::Sometimes,
-        summary: "an unregister runs while a walk is under way",
-    },
-    PropertyInfo {
-        name: "teardown_overlaps_unregister",
-        expectation: Expectation::Sometimes,
-        summary: "teardown runs while an unregister is under way",
-    },
-];
-
-/// Looks up a property or goal by name.
-pub fn property(name: &str) -> Option<&'static PropertyInfo> {
-    PROPERTIES.iter().find(|p| p.name == name)
-}
-
 /// The outcome of one property on one observation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -583,44 +491,4 @@ pub enum Outcome {
     Reached,
     /// A goal is not satisfied here.
     NotReached,
-}
-
-/// Checks the property or goal called `name` on `o`; `None` for an unknown name.
-pub fn evaluate<O: Observe + ?Sized>(name: &str, o: &O) -> Option<Outcome> {
-    let safety = |r: Result<(), Violation>| match r {
-        Ok(()) => Outcome::Holds,
-        Err(v) => Outcome::Violated(v),
-    };
-    let goal = |reached: bool| {
-        if reached {
-            Outcome::Reached
-        } else {
-            Outcome::NotReached
-        }
-    };
-    Some(match name {
-        "no_stale_secondary" => safety(no_stale_secondary(o)),
-        "start_end_balanced" => safety(start_end_balanced(o)),
-        "no_callback_after_unregister" => safety(no_callback_after_unregister(o)),
-        "walk_integrity" => safety(walk_integrity(o)),
-        "stop_start_paired" => safety(stop_start_paired(o)),
-        "release_before_free" => safety(release_before_free(o)),
-        "deadlock_free" => safety(deadlock_free(o)),
-        "registration_overlaps_invalidation" => goal(registration_overlaps_invalidation(o)),
-        "secondary_mapping_installed" => goal(secondary_mapping_installed(o)),
-        "unregister_overlaps_walk" => goal(unregister_overlaps_walk(o)),
-        "teardown_overlaps_unregister" => goal(teardown_overlaps_unregister(o)),
-        _ => return None,
-    })
-}
-
-/// Checks every safety property on `o` and returns the broken ones.
-pub fn violations<O: Observe + ?Sized>(o: &O) -> Vec<Violation> {
-    PROPERTIES
-        .iter()
-        .filter_map(|p| match evaluate(p.name, o) {
-            Some(Outcome::Violated(v)) => Some(v),
-            _ => None,
-        })
-        .collect()
 }

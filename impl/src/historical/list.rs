@@ -3,7 +3,7 @@
 use crate::notifier::{Notifier, Range};
 use crate::space::{Chain, RegistrationId, TornDown, Window};
 use crate::sync::{Condvar, Mutex, MutexGuard};
-use emm_proofs::Callback;
+use emm_proofs::{Callback, Variant};
 #[cfg(any(loom, feature = "trace"))]
 use emm_proofs::{Event, Op};
 use std::fmt;
@@ -406,7 +406,7 @@ impl Window for &List {
 }
 
 macro_rules! historical_chain {
-    ($(#[$doc:meta])* $name:ident, $variant:literal, stop_start: $stop_start:literal) => {
+    ($(#[$doc:meta])* $name:ident, $variant:expr, stop_start: $stop_start:literal) => {
         $(#[$doc])*
         pub struct $name(List);
 
@@ -418,8 +418,10 @@ macro_rules! historical_chain {
             }
         }
 
+        impl crate::space::sealed::Sealed for $name {}
+
         impl Chain for $name {
-            const VARIANT: &'static str = $variant;
+            const VARIANT: Variant = $variant;
 
             // Walks take no read side: nothing in these protocols waits for one.
             type Window<'a> = &'a List;
@@ -467,7 +469,7 @@ historical_chain!(
     /// publishes at the head, unregister unlinks with plain stores and waits for nothing, and
     /// sends no `release` (the owner stops its device before it unregisters).
     RcuPublish,
-    "rcu-publish",
+    Variant::RcuPublish,
     stop_start: false
 );
 
@@ -476,6 +478,6 @@ historical_chain!(
     /// unregister stop every notifier, change the list, and start every notifier again;
     /// unregister then sends the notifier `release`.
     EmmStopStart,
-    "emm-stop-start",
+    Variant::EmmStopStart,
     stop_start: true
 );

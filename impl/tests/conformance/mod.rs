@@ -27,9 +27,7 @@ pub(crate) fn model_of<C: Chain>(scenario: &Scenario) -> (EmmModel, State) {
         "the model's registrar registers once: a trace of {} rounds is not one of its runs",
         scenario.rounds
     );
-    let variant: Variant = C::VARIANT
-        .parse()
-        .expect("every protocol is a model variant");
+    let variant: Variant = C::VARIANT;
     let mut targets = [NIL; MAX_UNREGISTRATIONS];
     for (slot, &n) in targets.iter_mut().zip(&scenario.unregister) {
         *slot = n as u8;

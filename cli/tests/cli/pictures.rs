@@ -1,11 +1,13 @@
 //! Counterexamples as pictures (`--format svg` and `--format mermaid`), the Explorer's view of
 //! the model, and the README's picture, which must be what the tool draws today.
 
-use emm_model::explorer::{explorer_path, readable, ExplorerModel};
-use emm_model::{EmmModel, Trace, Variant};
-use emm_tests::{
+use crate::common::{
     cli, most_broken_variant, sound_variant, temp_file, variants_violating, xml_elements,
 };
+use emm_cli::explorer::{explorer_path, ExplorerModel};
+use emm_model::trace::readable;
+use emm_model::{EmmModel, Trace, Variant};
+use emm_proofs::Prop;
 use stateright::Model;
 
 /// The command whose output is `docs/emm-stop-start.svg` (after `emm-check`).
@@ -16,7 +18,7 @@ const README_PICTURE: &[&str] = &[
     "--unregistrations",
     "0",
     "--property",
-    "no_stale_secondary",
+    Prop::NoStaleSecondary.name(),
     "--format",
     "svg",
 ];
@@ -251,9 +253,9 @@ fn shortest(model: &EmmModel, property: &'static str) -> Trace {
 
 #[test]
 fn explorer_states_read_as_the_chain_the_drivers_and_the_actors() {
-    let variant = variants_violating("no_stale_secondary")[0];
+    let variant = variants_violating(Prop::NoStaleSecondary)[0];
     let model = EmmModel::new(variant, emm_model::Config::default());
-    let trace = shortest(&model, "no_stale_secondary");
+    let trace = shortest(&model, Prop::NoStaleSecondary.name());
     let last = trace.states.last().expect("a state");
     let text = readable(&model, last);
     let explorer = ExplorerModel::new(model.clone());
@@ -299,9 +301,9 @@ fn explorer_states_read_as_the_chain_the_drivers_and_the_actors() {
 
 #[test]
 fn the_explorer_path_of_a_counterexample_leads_to_its_last_state() {
-    for variant in variants_violating("no_stale_secondary") {
+    for variant in variants_violating(Prop::NoStaleSecondary) {
         let model = EmmModel::new(variant, emm_model::Config::default());
-        let trace = shortest(&model, "no_stale_secondary");
+        let trace = shortest(&model, Prop::NoStaleSecondary.name());
         let path = explorer_path(&model, &trace).expect("a path");
         // Follow the indices as the Explorer does: an initial state, then actions by index.
         let explorer = ExplorerModel::new(model.clone());
@@ -325,7 +327,8 @@ fn the_explorer_path_of_a_counterexample_leads_to_its_last_state() {
             explorer
                 .properties()
                 .iter()
-                .any(|p| p.name == "no_stale_secondary" && !(p.condition)(&explorer, &state)),
+                .any(|p| p.name == Prop::NoStaleSecondary.name()
+                    && !(p.condition)(&explorer, &state)),
             "the Explorer sees the violation at the end of the path"
         );
     }

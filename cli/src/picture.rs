@@ -8,8 +8,7 @@
 //! property is broken is drawn in red on a red band, and the property's name and the reason are
 //! the caption. Several counterexamples are stacked in one document, one panel each.
 
-use crate::model::EmmModel;
-use crate::trace::Trace;
+use emm_model::{EmmModel, Trace};
 use emm_proofs::Role;
 use std::fmt::Write as _;
 

@@ -2,28 +2,30 @@
 //! breaks the property (a depth-bounded search, which does not depend on how the checker keeps
 //! its discoveries), and the printed path replays and breaks it at its last step.
 
+use crate::common::pinned_configs;
 use emm_model::check::violated_within;
+use emm_model::check::CheckOptions;
 use emm_model::{check, Config, EmmModel, Trace, Variant};
-use emm_tests::{cfg, options, pinned_configs};
+use emm_proofs::Prop;
 
 /// Shortest counterexample lengths on the default configuration, in steps, as the checker
 /// found them.
 #[rustfmt::skip]
-const DEFAULT_LENGTHS: &[(Variant, &str, usize)] = &[
-    (Variant::RcuPublish, "no_stale_secondary", 17),
-    (Variant::RcuPublish, "start_end_balanced", 9),
-    (Variant::RcuPublish, "no_callback_after_unregister", 5),
-    (Variant::EmmStopStart, "no_stale_secondary", 10),
-    (Variant::EmmStopStart, "start_end_balanced", 17),
-    (Variant::EmmStopStart, "no_callback_after_unregister", 11),
-    (Variant::EmmStopStart, "walk_integrity", 32),
-    (Variant::EmmStopStart, "stop_start_paired", 9),
-    (Variant::EmmStopStart, "deadlock_free", 22),
+const DEFAULT_LENGTHS: &[(Variant, Prop, usize)] = &[
+    (Variant::RcuPublish, Prop::NoStaleSecondary, 17),
+    (Variant::RcuPublish, Prop::StartEndBalanced, 9),
+    (Variant::RcuPublish, Prop::NoCallbackAfterUnregister, 5),
+    (Variant::EmmStopStart, Prop::NoStaleSecondary, 10),
+    (Variant::EmmStopStart, Prop::StartEndBalanced, 17),
+    (Variant::EmmStopStart, Prop::NoCallbackAfterUnregister, 11),
+    (Variant::EmmStopStart, Prop::WalkIntegrity, 32),
+    (Variant::EmmStopStart, Prop::StopStartPaired, 9),
+    (Variant::EmmStopStart, Prop::DeadlockFree, 22),
 ];
 
 /// Checks that each violated property's trace is a shortest one; returns (property, length).
-fn confirm_shortest(variant: Variant, config: Config) -> Vec<(&'static str, usize)> {
-    let report = check(variant, config, &options(true, true));
+fn confirm_shortest(variant: Variant, config: Config) -> Vec<(Prop, usize)> {
+    let report = check(variant, config, &CheckOptions::deterministic(true, true));
     let model = EmmModel::new(variant, config);
     let mut lengths = Vec::new();
     for p in report
@@ -49,14 +51,14 @@ fn confirm_shortest(variant: Variant, config: Config) -> Vec<(&'static str, usiz
         let fixed = EmmModel::new(variant, trace.config(&model));
         let replayed = Trace::from_path(&fixed, &trace.path(&model)).expect("replays");
         let (at, _) = replayed
-            .first_violation(&fixed, p.name)
+            .first_violation(&fixed, p.prop)
             .expect("still violates");
         assert_eq!(
             at, len,
             "{variant} {}: violated before its last step",
             p.name
         );
-        lengths.push((p.name, len));
+        lengths.push((p.prop, len));
     }
     lengths
 }
@@ -64,7 +66,7 @@ fn confirm_shortest(variant: Variant, config: Config) -> Vec<(&'static str, usiz
 #[test]
 fn shortest_counterexample_lengths_on_the_default_configuration() {
     for variant in [Variant::RcuPublish, Variant::EmmStopStart] {
-        let mut expected: Vec<(&str, usize)> = DEFAULT_LENGTHS
+        let mut expected: Vec<(Prop, usize)> = DEFAULT_LENGTHS
             .iter()
             .filter(|(v, _, _)| *v == variant)
             .map(|&(_, n, l)| (n, l))
@@ -81,8 +83,8 @@ fn shortest_counterexample_lengths_on_the_default_configuration() {
 fn the_proof_documents_quote_the_shortest_lengths() {
     for &(variant, name, len) in DEFAULT_LENGTHS {
         let doc = match variant {
-            Variant::RcuPublish => include_str!("../../proofs/proofs/rcu-publish.md"),
-            Variant::EmmStopStart => include_str!("../../proofs/proofs/emm-stop-start.md"),
+            Variant::RcuPublish => include_str!("../../../proofs/proofs/rcu-publish.md"),
+            Variant::EmmStopStart => include_str!("../../../proofs/proofs/emm-stop-start.md"),
             _ => unreachable!("only the broken variants have counterexamples"),
         };
         let heading = format!("## `{name}` ({len} steps");
@@ -102,16 +104,21 @@ fn every_printed_counterexample_is_shortest_on_every_pinned_configuration() {
 /// The README's sample: the seed's register racing one reclaim invalidation.
 #[test]
 fn the_readme_sample_is_the_shortest_registration_race() {
-    let config = cfg(1, 1, 1, 0);
+    let config = Config::counts(1, 1, 1, 0);
     let found = confirm_shortest(Variant::EmmStopStart, config);
-    assert!(found.contains(&("no_stale_secondary", 26)), "{found:?}");
-    let report = check(Variant::EmmStopStart, config, &options(true, true));
+    assert!(found.contains(&(Prop::NoStaleSecondary, 26)), "{found:?}");
+    let report = check(
+        Variant::EmmStopStart,
+        config,
+        &CheckOptions::deterministic(true, true),
+    );
     let trace = report
-        .property("no_stale_secondary")
-        .and_then(|p| p.trace.as_ref())
+        .property(Prop::NoStaleSecondary)
+        .trace
+        .as_ref()
         .expect("violated");
     let model = EmmModel::new(Variant::EmmStopStart, config);
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../../README.md");
     assert!(
         readme.contains(&trace.render(&model)),
         "the README's sample table is not what emm-check prints:\n{}",

@@ -1,7 +1,8 @@
 //! The `emm-check` command line, run in-process: exit codes, output, the JSON document, and
 //! bad input (more of it in `bad_input.rs`; the limits in `limits.rs`).
 
-use emm_tests::cli;
+use crate::common::cli;
+use emm_proofs::Prop;
 
 #[test]
 fn default_run_prints_one_row_per_variant_and_exits_0() {
@@ -25,7 +26,7 @@ fn list_names_every_variant_and_property() {
     for v in emm_model::Variant::ALL {
         assert!(out.contains(v.name()), "{v}");
     }
-    for p in emm_model::PROPERTIES {
+    for p in emm_proofs::PROPERTIES {
         assert!(out.contains(p.name), "{}", p.name);
     }
 }
@@ -40,7 +41,7 @@ fn correct_variants_report_their_inductive_invariant() {
             .as_array()
             .expect("a list")
             .iter()
-            .find(|p| p["name"] == "inductive_invariant")
+            .find(|p| p["name"] == Prop::InductiveInvariant.name())
             .expect("the invariant is reported");
         assert_eq!(invariant["status"], "holds", "{variant}");
     }
@@ -123,10 +124,10 @@ fn json_has_the_documented_shape() {
     }
     assert_eq!(doc["verdict"], "violated");
     let props = doc["properties"].as_array().expect("a list");
-    assert_eq!(props.len(), emm_model::PROPERTIES.len());
+    assert_eq!(props.len(), emm_proofs::PROPERTIES.len());
     // The model's own property comes last; rcu-publish is broken, so it has no invariant.
     let last = props.last().expect("a property");
-    assert_eq!(last["name"], "inductive_invariant");
+    assert_eq!(last["name"], Prop::InductiveInvariant.name());
     assert_eq!(last["expectation"], "always");
     assert_eq!(last["status"], "n/a");
     for p in props {

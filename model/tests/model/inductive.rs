@@ -11,10 +11,10 @@
 //! invariant fails here: some unreachable state satisfies it and steps out of it, or breaks a
 //! property.
 
-use emm_model::invariants::INDUCTIVE_INVARIANT;
 use emm_model::state::{Driver, State, WalkPc, NIL};
 use emm_model::{Config, EmmModel, Variant};
 use emm_proofs::Callback;
+use emm_proofs::Prop;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -278,7 +278,7 @@ fn check_state(model: &EmmModel, s: &State, origin: Option<(Edit, &State)>) -> u
     let broken: Vec<_> = model
         .violations(s)
         .into_iter()
-        .filter(|v| v.property != INDUCTIVE_INVARIANT.name)
+        .filter(|v| v.property != Prop::InductiveInvariant)
         .collect();
     assert!(
         broken.is_empty(),
@@ -319,7 +319,7 @@ fn check_state(model: &EmmModel, s: &State, origin: Option<(Edit, &State)>) -> u
 fn check_inductive(variant: Variant, config: Config) -> Tally {
     let started = Instant::now();
     let model = EmmModel::new(variant, config);
-    assert!(model.applies(INDUCTIVE_INVARIANT.name), "{variant}");
+    assert!(model.applies(Prop::InductiveInvariant), "{variant}");
     let states = reachable(&model);
     let reached: Fingerprints = states.iter().map(fingerprint).collect();
     let mut tally = Tally {
@@ -385,12 +385,14 @@ fn check_inductive(variant: Variant, config: Config) -> Tally {
 /// The proof document of a correct variant, with the shared conjuncts of the index.
 fn proof(variant: Variant) -> String {
     let own = match variant {
-        Variant::TakeAllLocks => include_str!("../../proofs/proofs/take-all-locks.md"),
-        Variant::IntervalSeq => include_str!("../../proofs/proofs/interval-seq.md"),
-        Variant::EmmStopDrainStart => include_str!("../../proofs/proofs/emm-stop-drain-start.md"),
+        Variant::TakeAllLocks => include_str!("../../../proofs/proofs/take-all-locks.md"),
+        Variant::IntervalSeq => include_str!("../../../proofs/proofs/interval-seq.md"),
+        Variant::EmmStopDrainStart => {
+            include_str!("../../../proofs/proofs/emm-stop-drain-start.md")
+        }
         Variant::RcuPublish | Variant::EmmStopStart => unreachable!("{variant} has no invariant"),
     };
-    format!("{}{own}", include_str!("../../proofs/proofs/README.md"))
+    format!("{}{own}", include_str!("../../../proofs/proofs/README.md"))
 }
 
 const CORRECT: [Variant; 3] = [
@@ -404,7 +406,6 @@ const CORRECT: [Variant; 3] = [
 /// unregistration, aging against a registration, two VM threads against a registration and
 /// against an unregistration, two unregistrations, two registrations on an empty chain.
 fn small_configs() -> Vec<Config> {
-    use emm_tests::cfg;
     vec![
         Config::default(),
         Config {
@@ -413,20 +414,20 @@ fn small_configs() -> Vec<Config> {
         },
         Config {
             teardown: true,
-            ..cfg(1, 1, 1, 0)
+            ..Config::counts(1, 1, 1, 0)
         },
         Config {
             teardown: true,
-            ..cfg(1, 1, 0, 1)
+            ..Config::counts(1, 1, 0, 1)
         },
         Config {
             aging: true,
-            ..cfg(1, 1, 1, 0)
+            ..Config::counts(1, 1, 1, 0)
         },
-        cfg(2, 1, 1, 0),
-        cfg(2, 1, 0, 1),
-        cfg(1, 2, 0, 2),
-        cfg(1, 0, 2, 0),
+        Config::counts(2, 1, 1, 0),
+        Config::counts(2, 1, 0, 1),
+        Config::counts(1, 2, 0, 2),
+        Config::counts(1, 0, 2, 0),
     ]
 }
 
@@ -458,7 +459,7 @@ fn the_invariant_applies_to_the_correct_variants_only() {
     for variant in Variant::ALL {
         let model = EmmModel::new(variant, Config::default());
         assert_eq!(
-            model.applies(INDUCTIVE_INVARIANT.name),
+            model.applies(Prop::InductiveInvariant),
             CORRECT.contains(&variant),
             "{variant}"
         );
@@ -467,7 +468,7 @@ fn the_invariant_applies_to_the_correct_variants_only() {
     let mut programs = emm_model::program::Programs::new(Variant::TakeAllLocks, &config);
     programs.unreg.pop();
     let edited = EmmModel::with_programs(Variant::TakeAllLocks, config, programs);
-    assert!(!edited.applies(INDUCTIVE_INVARIANT.name));
+    assert!(!edited.applies(Prop::InductiveInvariant));
 }
 
 /// Bigger bounds: two VM threads and two notifiers (the second configuration);
@@ -477,7 +478,7 @@ fn the_invariant_applies_to_the_correct_variants_only() {
 #[ignore = "about 2.5 minutes"]
 fn invariants_are_inductive_on_bigger_configurations() {
     let configs = [
-        emm_tests::cfg(2, 2, 1, 1),
+        Config::counts(2, 2, 1, 1),
         Config {
             teardown: true,
             ..Config::default()

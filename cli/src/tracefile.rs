@@ -8,10 +8,10 @@
 //! cannot take there, or a step that the model takes but describes differently from the file
 //! (the file was written for another configuration, or edited).
 
-use crate::config::{Config, Variant, MAX_UNREGISTRATIONS};
-use crate::model::EmmModel;
-use crate::state::State;
-use crate::trace::{changes, describe, Trace};
+use emm_model::config::{Config, Variant, MAX_UNREGISTRATIONS};
+use emm_model::state::State;
+use emm_model::trace::{changes, describe, Trace};
+use emm_model::EmmModel;
 use serde_json::Value;
 
 /// The most bytes of a trace file that are read: far more than any trace of the bounded

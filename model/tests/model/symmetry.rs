@@ -2,28 +2,29 @@
 //! initial notifiers, forgetting the `next` of notifiers nobody can reach) change how many
 //! states are stored, never a verdict.
 
+use crate::common::statuses;
+use emm_model::check::CheckOptions;
 use emm_model::{check, Config, Variant};
-use emm_tests::{cfg, options, statuses};
 
 #[test]
 fn verdicts_are_equal_with_symmetry_on_and_off() {
     let configs = [
-        cfg(2, 2, 1, 1),
-        cfg(2, 1, 1, 0),
-        cfg(1, 3, 1, 2),
+        Config::counts(2, 2, 1, 1),
+        Config::counts(2, 1, 1, 0),
+        Config::counts(1, 3, 1, 2),
         Config {
             teardown: true,
-            ..cfg(1, 2, 1, 1)
+            ..Config::counts(1, 2, 1, 1)
         },
         Config {
             nested: true,
-            ..cfg(2, 1, 1, 1)
+            ..Config::counts(2, 1, 1, 1)
         },
     ];
     for config in configs {
         for variant in Variant::ALL {
-            let on = check(variant, config, &options(true, false));
-            let off = check(variant, config, &options(false, false));
+            let on = check(variant, config, &CheckOptions::deterministic(true, false));
+            let off = check(variant, config, &CheckOptions::deterministic(false, false));
             assert_eq!(
                 statuses(&on),
                 statuses(&off),

@@ -1,9 +1,10 @@
 //! Every kind of bad input to `emm-check`: each is refused with exit status 2 and one line on
 //! stderr that says why, and nothing panics.
 
-use emm_tests::{
+use crate::common::{
     assert_usage_error, cli, cli_os, most_broken_variant, sound_variant, temp_file, temp_path,
 };
+use emm_proofs::Prop;
 use std::ffi::OsString;
 
 #[test]
@@ -166,7 +167,7 @@ fn nothing_to_check() {
             "--variant",
             "emm-stop-start",
             "--counterexample",
-            "release_before_free",
+            Prop::ReleaseBeforeFree.name(),
         ],
         "does not apply",
     );
@@ -176,7 +177,7 @@ fn nothing_to_check() {
             "--variant",
             sound_variant().name(),
             "--counterexample",
-            "no_stale_secondary",
+            Prop::NoStaleSecondary.name(),
         ],
         "no counterexample: no_stale_secondary holds",
     );
@@ -197,7 +198,7 @@ fn missing_and_conflicting_flags() {
             "--variant",
             "rcu-publish",
             "--property",
-            "no_stale_secondary",
+            Prop::NoStaleSecondary.name(),
         ],
         "use it with --format svg",
     );
@@ -209,7 +210,7 @@ fn missing_and_conflicting_flags() {
             "--format",
             "json",
             "--property",
-            "walk_integrity",
+            Prop::WalkIntegrity.name(),
         ],
         "use it with --format svg",
     );
@@ -221,7 +222,7 @@ fn missing_and_conflicting_flags() {
             "--path",
             "vm0",
             "--property",
-            "walk_integrity",
+            Prop::WalkIntegrity.name(),
         ],
         "use it with FILE",
     );
@@ -242,7 +243,7 @@ fn missing_and_conflicting_flags() {
             "--variant",
             "rcu-publish",
             "--counterexample",
-            "no_stale_secondary",
+            Prop::NoStaleSecondary.name(),
             "--path",
             "vm0",
         ],
@@ -535,7 +536,7 @@ fn a_check_document_without_the_asked_trace() {
     ]);
     replay_file_error(
         check.as_bytes(),
-        &["--property", "no_stale_secondary"],
+        &["--property", Prop::NoStaleSecondary.name()],
         "no_stale_secondary has no trace (its status is holds)",
     );
     let mut doc: serde_json::Value = serde_json::from_str(&check).expect("JSON");

@@ -2,9 +2,9 @@
 //! on. So `deadlock_free` ("every state that is not final can step") also means "every run
 //! finishes", which is what the spec asks.
 
+use crate::common::more_configs;
 use emm_model::state::State;
 use emm_model::{EmmModel, Step, Variant};
-use emm_tests::more_configs;
 use stateright::Model;
 use std::collections::HashMap;
 

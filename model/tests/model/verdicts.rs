@@ -8,8 +8,9 @@
 //! secondary_mapping_installed, unregister_overlaps_walk, teardown_overlaps_unregister |
 //! inductive_invariant (the correct variants' own, `n/a` for the broken ones).
 
+use crate::common::{more_configs, pinned_configs, statuses, verdicts};
 use emm_model::{Config, Variant};
-use emm_tests::{more_configs, pinned_configs, statuses, verdicts};
+use emm_proofs::Prop;
 
 const H: &str = "holds";
 const V: &str = "violated";
@@ -84,13 +85,10 @@ fn verdicts_with_two_invalidators_and_two_notifiers() {
 /// both configurations the issue names (the default, and two VMs with two notifiers).
 #[test]
 fn broken_and_correct_variants_on_both_issue_configurations() {
-    for config in [Config::default(), emm_tests::cfg(2, 2, 1, 1)] {
+    for config in [Config::default(), Config::counts(2, 2, 1, 1)] {
         for variant in Variant::ALL {
             let r = verdicts(variant, config);
-            let stale = r
-                .property("no_stale_secondary")
-                .expect("spec property")
-                .status;
+            let stale = r.property(Prop::NoStaleSecondary).status;
             match variant {
                 Variant::RcuPublish | Variant::EmmStopStart => {
                     assert_eq!(r.verdict.exit_code(), 1, "{variant}");
@@ -112,7 +110,7 @@ fn no_goal_is_left_unreached() {
             let r = verdicts(variant, config);
             assert_eq!(
                 r.unreached(),
-                Vec::<&str>::new(),
+                Vec::<Prop>::new(),
                 "{variant} {}",
                 config.to_flags()
             );
@@ -145,25 +143,24 @@ fn unique_state_counts() {
 
 /// A bigger bound: three VM threads, two notifiers, one registration, one unregistration
 /// (0.4 M to 3.9 M states per variant, about 10 s in all on two cores).
-/// Run with `cargo test --release -p emm-tests --test verdicts -- --ignored`.
+/// Run with `cargo test --release -p emm-model --test model verdicts -- --ignored`.
 #[test]
 #[ignore = "about 10 s"]
 fn verdicts_with_three_invalidators() {
-    let config = emm_tests::cfg(3, 2, 1, 1);
+    let config = Config::counts(3, 2, 1, 1);
     let opts = emm_model::CheckOptions {
         shortest: false,
-        progress: emm_model::Progress::Silent,
         ..emm_model::CheckOptions::default()
     };
     for variant in Variant::ALL {
         let r = emm_model::check(variant, config, &opts);
         assert!(r.limit.is_none());
-        assert_eq!(r.unreached(), Vec::<&str>::new(), "{variant}");
+        assert_eq!(r.unreached(), Vec::<Prop>::new(), "{variant}");
         match variant {
             Variant::RcuPublish | Variant::EmmStopStart => {
-                assert!(r.violated().contains(&"no_stale_secondary"), "{variant}")
+                assert!(r.violated().contains(&Prop::NoStaleSecondary), "{variant}")
             }
-            _ => assert_eq!(r.violated(), Vec::<&str>::new(), "{variant}"),
+            _ => assert_eq!(r.violated(), Vec::<Prop>::new(), "{variant}"),
         }
     }
 }

@@ -3,8 +3,9 @@
 //! with exit status 0, 1 or 2 (3 only if a limit stops a search), with the reason for a 2 on
 //! one line.
 
-use emm_model::cli::{parse, Parsed};
-use emm_tests::{cli, cli_os, temp_file};
+use crate::common::{cli, cli_os, temp_file};
+use emm_cli::{parse, Parsed};
+use emm_proofs::Prop;
 use proptest::prelude::*;
 use std::ffi::OsString;
 
@@ -42,8 +43,8 @@ const WORDS: &[&str] = &[
     "svg",
     "mermaid",
     "--property",
-    "no_stale_secondary",
-    "walk_integrity",
+    Prop::NoStaleSecondary.name(),
+    Prop::WalkIntegrity.name(),
     "--path",
     "vm0,reg0",
     "vm0",
@@ -73,7 +74,7 @@ fn argument() -> impl Strategy<Value = String> {
 }
 
 /// Whether running `plan` is cheap enough for a property test (and does not serve forever).
-fn quick(plan: &emm_model::cli::Plan) -> bool {
+fn quick(plan: &emm_cli::Plan) -> bool {
     match plan.subcommand() {
         "list" | "replay" | "default" => true,
         // A few thousand states at most, by the estimate.
@@ -207,7 +208,7 @@ proptest! {
     fn any_bytes_as_a_trace_file_are_replayed_or_refused_on_one_line(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
         replay_bytes(&bytes, &[])?;
         // The parser itself, without the file: never a panic, an error on one line.
-        if let Err(e) = emm_model::tracefile::parse(&bytes, None) {
+        if let Err(e) = emm_cli::tracefile::parse(&bytes, None) {
             prop_assert!(!e.contains('\n'));
         }
     }
@@ -221,7 +222,7 @@ proptest! {
     fn mutated_trace_files_are_replayed_or_refused_on_one_line(
         mutations in proptest::collection::vec(mutation(), 1..4),
         which in any::<bool>(),
-        property in proptest::option::of(proptest::sample::select(vec!["walk_integrity", "no_stale_secondary", "deadlock_free"])),
+        property in proptest::option::of(proptest::sample::select(vec![Prop::WalkIntegrity.name(), Prop::NoStaleSecondary.name(), Prop::DeadlockFree.name()])),
     ) {
         let (replay, check) = documents();
         let doc = if which { replay } else { check };

@@ -2,9 +2,10 @@
 //! and say what was covered; a configuration whose estimated state space is beyond them is
 //! refused up front (exit 2) with the estimate, unless `--force`.
 
+use crate::common::{assert_usage_error, cli};
+use emm_model::check::CheckOptions;
 use emm_model::estimate::{Estimate, HIGH, LOW};
 use emm_model::{Config, EmmModel, Variant};
-use emm_tests::{assert_usage_error, cfg, cli, verdicts};
 
 /// The largest configuration the model accepts: hundreds of millions of states or more.
 const HUGE: &[&str] = &[
@@ -29,9 +30,9 @@ fn args<'a>(head: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
 fn estimate_brackets_the_real_count() {
     let configs = [
         Config::default(),
-        cfg(1, 0, 1, 0),
-        cfg(2, 1, 1, 0),
-        cfg(1, 2, 1, 1),
+        Config::counts(1, 0, 1, 0),
+        Config::counts(2, 1, 1, 0),
+        Config::counts(1, 2, 1, 1),
         Config {
             nested: true,
             ..Config::default()
@@ -43,7 +44,10 @@ fn estimate_brackets_the_real_count() {
     ];
     for variant in Variant::ALL {
         for config in configs {
-            let stored = verdicts(variant, config).stats.unique_states as f64;
+            let stored =
+                emm_model::check(variant, config, &CheckOptions::deterministic(true, false))
+                    .stats
+                    .unique_states as f64;
             let sorted = config.invalidators > 1;
             let e = Estimate::of(&EmmModel::new(variant, config), sorted);
             assert!(
@@ -59,11 +63,17 @@ fn estimate_brackets_the_real_count() {
 #[test]
 fn a_state_limit_stops_the_search_with_exit_3() {
     let flags = ["--invalidators", "2", "--notifiers", "2"];
-    let config = cfg(2, 2, 1, 1);
+    let config = Config::counts(2, 2, 1, 1);
     let model = EmmModel::new(Variant::TakeAllLocks, config);
     // A limit the estimate accepts, well below what the whole search generates.
     let limit = (Estimate::of(&model, true).low() * 2.0).ceil() as usize;
-    let whole = verdicts(Variant::TakeAllLocks, config).stats.states;
+    let whole = emm_model::check(
+        Variant::TakeAllLocks,
+        config,
+        &CheckOptions::deterministic(true, false),
+    )
+    .stats
+    .states;
     assert!(whole > 4 * limit, "the limit must fall inside the search");
     let limit = limit.to_string();
     let (code, out, _) = cli(&args(
@@ -112,7 +122,7 @@ fn a_violation_found_before_a_limit_still_exits_1() {
 #[test]
 fn a_state_space_beyond_the_limits_is_refused_with_its_estimate() {
     let flags = ["--invalidators", "2", "--notifiers", "2"];
-    let model = EmmModel::new(Variant::TakeAllLocks, cfg(2, 2, 1, 1));
+    let model = EmmModel::new(Variant::TakeAllLocks, Config::counts(2, 2, 1, 1));
     // Half the estimate's low end: refused, however fast the machine.
     let limit = ((Estimate::of(&model, true).low() / 2.0).floor() as u64).max(1);
     let limit = limit.to_string();
