@@ -47,7 +47,6 @@ pub fn replay_line(model: &EmmModel, trace: &Trace) -> String {
     )
 }
 
-
 fn stats_json(s: &Stats) -> serde_json::Value {
     json!({
         "unique_states": s.unique_states,

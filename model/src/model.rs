@@ -3,7 +3,7 @@
 
 use crate::config::{Config, Variant};
 use crate::invariants::Layout;
-use crate::program::{Op, Programs};
+use crate::program::{position_before, position_from, Op, Programs};
 use crate::state::{Driver, State, Thread, WalkPc, MAX_THREADS, NIL};
 use emm_proofs::{
     ActorId, Callback, CallbackView, FrameId, NotifierId, NotifierSet, NotifierView, Observe,
@@ -702,15 +702,17 @@ impl EmmModel {
             Op::GateEnter => s.emm_active += 1,
             Op::GateCheck => {
                 if !s.emm_stopping {
-                    // Entered: skip the back-off and the wait.
+                    // Entered: skip the back-off and the wait, to the window's first op.
                     advance = false;
-                    th.pc += 3;
+                    th.pc = position_from(program, th.pc as usize, Op::GateWait) as u8 + 1;
                 }
             }
             Op::GateBackoff | Op::GateExit => s.emm_active -= 1,
             Op::GateWait => {
+                // Try to enter again: count in anew.
                 advance = false;
-                th.pc -= 3;
+                th.pc = position_before(program, th.pc as usize, Op::GateEnter)
+                    .expect("a drain's wait follows its count") as u8;
             }
             Op::GateStop => s.emm_stopping = true,
             Op::GateDrain => {}
@@ -748,8 +750,11 @@ impl EmmModel {
                     th.pc = program.len() as u8;
                 } else {
                     th.slot = d.seq;
-                    // Not invalidating: skip the wait.
-                    th.pc += if th.slot == s.itree_seq { 1 } else { 2 };
+                    th.pc += 1;
+                    if th.slot != s.itree_seq {
+                        // Not invalidating: skip the wait.
+                        th.pc = position_from(program, th.pc as usize, Op::ReadBeginWait) as u8 + 1;
+                    }
                 }
             }
             Op::ReadBeginWait => {}

@@ -27,7 +27,26 @@ pub struct Programs {
     pub aging: Vec<Op>,
 }
 
+/// The drain's entry to a walk window: count in, check `emm_stopping`, and if set back off and
+/// wait, then try again from `GateEnter`. The interpreter's jumps (past the back-off, back to
+/// the count) are found by [`position_from`] and [`position_before`], not by offsets.
 const GATE_ENTRY: [Op; 4] = [Op::GateEnter, Op::GateCheck, Op::GateBackoff, Op::GateWait];
+
+/// The position of the first `op` at or after `from` in `program`; the program's length if
+/// there is none.
+pub fn position_from(program: &[Op], from: usize, op: Op) -> usize {
+    program[from.min(program.len())..]
+        .iter()
+        .position(|&o| o == op)
+        .map_or(program.len(), |i| from + i)
+}
+
+/// The position of the last `op` before `before` in `program`, if any.
+pub fn position_before(program: &[Op], before: usize, op: Op) -> Option<usize> {
+    program[..before.min(program.len())]
+        .iter()
+        .rposition(|&o| o == op)
+}
 
 fn walk(callback: Callback) -> Op {
     Op::Walk {
