@@ -200,7 +200,7 @@ struct ExploreArgs {
     path: Option<String>,
 }
 
-/// What a command line asks for, checked and ready to [`execute`].
+/// What a command line asks for, checked and ready to [`execute`](crate::execute).
 #[derive(Debug)]
 pub struct Plan(pub(crate) Job);
 

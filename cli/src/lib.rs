@@ -8,9 +8,15 @@
 //! always as one line on stderr and exit status 2.
 //!
 //! The manual is `emm-check --help`, `emm-check SUBCOMMAND --help` and `emm-check help TOPIC`
-//! ([`help`]); its topics are also this crate's documentation:
+//! ([`help`]); its topics, the files of `cli/help/`, are also this crate's documentation below.
 //!
-#![doc = include_str!("../MANUAL.md")]
+#![doc = include_str!("../help/traces.md")]
+#![doc = include_str!("../help/pictures.md")]
+#![doc = include_str!("../help/replay.md")]
+#![doc = include_str!("../help/explorer.md")]
+#![doc = include_str!("../help/json.md")]
+#![doc = include_str!("../help/limits.md")]
+#![doc = include_str!("../help/input.md")]
 
 // Output errors (a closed pipe) are ignored: the exit status still tells the result.
 macro_rules! say {

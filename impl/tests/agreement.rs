@@ -12,7 +12,7 @@
 //! and `rcu-publish`, `stop_start_paired` for the seed once it registers (its `emm_start` walk
 //! starts the new notifier, which was never stopped).
 
-#![cfg(not(loom))]
+#![cfg(not(any(loom, feature = "shuttle")))]
 
 use emm::harness::Sequential;
 use emm::historical::{EmmStopStart, RcuPublish};

@@ -3,7 +3,7 @@
 //! protocol on real threads (the historical protocols are kept as the patches read, without
 //! this hardening).
 
-#![cfg(not(loom))]
+#![cfg(not(any(loom, feature = "shuttle")))]
 
 use emm::{AddressSpace, Notifier, Range, Registration, TakeAllLocks, TornDown};
 use std::panic::{self, AssertUnwindSafe};

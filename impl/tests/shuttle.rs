@@ -49,8 +49,13 @@ struct Explored {
     violated: BTreeSet<Prop>,
 }
 
+/// The configuration of one exploration, and the directory its failing schedule goes to: a fresh
+/// one per run (shuttle numbers its files by scanning the directory, and an exploration that
+/// is expected to fail writes one every run).
 fn config(test: &str) -> (Config, PathBuf) {
-    let dir = std::env::temp_dir().join("emm-shuttle").join(test);
+    let dir = std::env::temp_dir()
+        .join("emm-shuttle")
+        .join(format!("{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory for failing schedules");
     let mut config = Config::new();
     config.failure_persistence = FailurePersistence::File(Some(dir.clone()));
@@ -107,6 +112,7 @@ fn explore<C: Chain>(
         }
         panic::resume_unwind(panic);
     }
+    std::fs::remove_dir_all(&dir).ok();
     let explored = std::mem::take(&mut *seen.lock().unwrap());
     eprintln!("{test} ({}): {explored:?}", C::VARIANT);
     explored
@@ -126,6 +132,8 @@ fn check<C: Chain>(test: &str, case: Case, expect: Expect) {
             explore::<C>(test, &case.scenario, RandomScheduler::new(n), fail_on)
         }));
         let panic = outcome.expect_err("shuttle must fail the exploration");
+        let (_, dir) = config(test);
+        std::fs::remove_dir_all(dir).ok();
         let message = panic
             .downcast_ref::<String>()
             .cloned()

@@ -1,6 +1,6 @@
 //! The registry's API contract on real threads (the std backend).
 
-#![cfg(not(loom))]
+#![cfg(not(any(loom, feature = "shuttle")))]
 
 #[cfg(feature = "trace")]
 mod conformance;

@@ -211,7 +211,7 @@ pub fn enabled_steps(model: &EmmModel, s: &State) -> Vec<TraceEntry> {
         .collect()
 }
 
-/// The model's state in words, as the Explorer shows it ([`crate::explorer::readable`]), one
+/// The model's state in words, as the Explorer shows it ([`crate::trace::readable`]), one
 /// line per part, indented under the divergence it explains.
 pub fn summary(model: &EmmModel, s: &State) -> String {
     crate::trace::readable(model, s)

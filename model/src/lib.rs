@@ -39,16 +39,17 @@
 //!
 //! # Properties
 //!
-//! The model checks every property of the spec ([`emm_proofs::PROPERTIES`]) on every state,
-//! and then its own: each correct variant's inductive invariant ([`invariants`]), the
-//! predicate the proofs of `proofs/proofs/` are built on. [`PROPERTIES`] lists them all.
+//! The model checks every property of the spec's table ([`emm_proofs::PROPERTIES`]) on every
+//! state: the observation properties through [`model::View`], and the one the model evaluates
+//! over its own state, each correct variant's inductive invariant ([`invariants`]), the
+//! predicate the proofs of `proofs/proofs/` are built on.
 //!
 //! # The model and the implementation
 //!
 //! [`conformance`] checks that a trace recorded by the implementation (crate `emm`, feature
 //! `trace`) is a behaviour of the model: each event the enabled next step of its actor, with the
-//! same outcome. The other way, `emm-check replay --on-impl` replays the model's traces on the
-//! implementation ([`cli::OnImplementation`]).
+//! same outcome. The other way, `emm-check replay --on-impl` (crate `emm-cli`) replays the
+//! model's traces on the implementation.
 
 pub mod check;
 pub mod config;

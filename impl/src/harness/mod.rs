@@ -6,7 +6,7 @@
 //! * [`PageTable`]: a primary page table of one page, whose zap maps a fresh frame and whose
 //!   frames are freed by the VM after the invalidation. A freed frame is only marked, never
 //!   reused, so a secondary MMU that still maps it is *detected*, not crashed on.
-//! * [`TestDriver`]: a secondary MMU that follows the contract with [`Secondary`]: drop the
+//! * [`TestDriver`]: a secondary MMU that follows the contract with [`Secondary`](crate::Secondary): drop the
 //!   mirror on `invalidate_start`, fault with `read_begin`/`read_retry`.
 //! * [`Scenario`] and [`run`]: the actors of the model's configuration (VM threads, with a
 //!   nested invalidation; registrars, whose driver then faults; unregistrars; teardown; aging)
@@ -25,7 +25,7 @@
 //!
 //! Every step that changes what the spec observes (a callback entered or left, a driver's
 //! mirror or count changed, a registration or unregistration returned, a walk begun or ended,
-//! a frame freed) updates a *ghost* copy of the [`Observe`] state and checks every safety
+//! a frame freed) updates a *ghost* copy of the [`Observe`](emm_proofs::Observe) state and checks every safety
 //! property of [`emm_proofs::PROPERTIES`] on it, by name, through [`emm_proofs::evaluate`]. The
 //! first violation of each property is recorded and the execution goes on (so that one run
 //! shows, say, the missed `invalidate_start` both as `start_end_balanced` and, a few steps
@@ -35,7 +35,7 @@
 //! see: it observes the execution without ordering it.
 //!
 //! The historical chains tell a notifier when they stop and start it
-//! ([`Notifier::emm_stop`]), so `stop_start_paired` is checked on their real runs too.
+//! ([`Notifier::emm_stop`](crate::Notifier::emm_stop)), so `stop_start_paired` is checked on their real runs too.
 //! `deadlock_free` is the one property the ghost cannot decide (it would need to know whether
 //! a blocked thread can ever step); loom and shuttle report a deadlock themselves.
 

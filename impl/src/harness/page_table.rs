@@ -6,7 +6,7 @@ use crate::sync::Mutex;
 use emm_proofs::{Event, FrameId};
 use std::sync::Arc;
 
-/// A primary page table of one page ([`PAGE`]). Zapping it maps a fresh frame (as a
+/// A primary page table of one page ([`PAGE`](super::PAGE)). Zapping it maps a fresh frame (as a
 /// copy-on-write or a migration does); frames are numbered from 0 and never reused, and
 /// freeing one only marks it in the ghost, so a stale mirror is detected, not crashed on.
 ///

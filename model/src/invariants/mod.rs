@@ -15,11 +15,11 @@
 //! pc, what a thread there holds (locks, SRCU read sides, the drain gate, interval
 //! windows) and which walk may be under way there. A count "held at pc" is the number of
 //! acquiring ops minus releasing ops before `pc` in the program. No pc is written as a number:
-//! every position a conjunct names is a mark found in the program ([`layout`]).
+//! every position a conjunct names is a mark found in the program (module `layout`).
 //!
 //! One file per invariant, named like its proof document: [`take_all_locks`],
-//! [`interval_seq`], [`emm_stop_drain_start`]; [`layout`] holds what a program's positions
-//! hold, [`context`] the conjuncts every correct variant shares.
+//! [`interval_seq`], [`emm_stop_drain_start`]; module `layout` holds what a program's positions
+//! hold, module `context` the conjuncts every correct variant shares.
 
 use crate::config::Variant;
 use crate::model::EmmModel;
