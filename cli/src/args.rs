@@ -88,7 +88,7 @@ pub(crate) struct ModelArgs {
     #[arg(long)]
     registrations: Option<usize>,
     /// Unregistrations of notifiers registered at the start (default: 1, or 0 when the chain
-    /// starts empty).
+    /// starts empty or the version has no unregister).
     #[arg(long)]
     unregistrations: Option<usize>,
     /// The notifiers the unregistrations take, in order (`n1,n0`); default: every choice.
@@ -103,6 +103,14 @@ pub(crate) struct ModelArgs {
     /// Add an aging walk (clear_young over the chain).
     #[arg(long)]
     aging: bool,
+    /// Copy-on-write page faults that invalidate the page under the VMA read lock (versions
+    /// with per-VMA locks: mmu-notifier@v6.4*) [default: 0].
+    #[arg(long)]
+    vma_faults: Option<usize>,
+    /// Add the OOM reaper: one non-blocking invalidation, against which notifier n0 cannot
+    /// start without sleeping (-EAGAIN) (versions with non-blocking starts: v4.19 on).
+    #[arg(long)]
+    oom_reaper: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -354,9 +362,15 @@ impl ModelArgs {
     }
 
     /// The configuration of the flags, checked.
-    fn config(&self) -> Result<Config, String> {
+    /// The configuration of the flags for `variant`, checked (also against what the version
+    /// has: an unregister, per-VMA-lock faults, non-blocking starts).
+    fn config(&self, variant: Option<Variant>) -> Result<Config, String> {
         let notifiers = self.notifiers.unwrap_or(1);
-        let unregistrations = self.unregistrations.unwrap_or(notifiers.min(1));
+        let has_unregister =
+            variant.is_none_or(|v| emm_model::program::Traits::of(v).unregister);
+        let unregistrations = self
+            .unregistrations
+            .unwrap_or(if has_unregister { notifiers.min(1) } else { 0 });
         let targets = match &self.targets {
             None => None,
             Some(names) => Some(parse_targets(names, unregistrations)?),
@@ -370,13 +384,19 @@ impl ModelArgs {
             targets,
             teardown: self.teardown,
             aging: self.aging,
+            vma_faults: self.vma_faults.unwrap_or(0),
+            oom_reaper: self.oom_reaper,
         };
         config.validate().map_err(|e| e.to_string())?;
+        if let Some(v) = variant {
+            emm_model::program::Programs::supports(v, &config).map_err(|e| e.0)?;
+        }
         Ok(config)
     }
 
     fn parse(&self, what: &str) -> Result<(Variant, Config), String> {
-        Ok((self.variant(what)?, self.config()?))
+        let variant = self.variant(what)?;
+        Ok((variant, self.config(Some(variant))?))
     }
 
     /// The file's variant and configuration, with the flags given here checked against them
@@ -406,10 +426,17 @@ impl ModelArgs {
                 ));
             }
         }
+        if self.vma_faults.is_some_and(|g| g != c.vma_faults) {
+            return Err(format!(
+                "wrong configuration: the file's trace was made with --vma-faults {}",
+                c.vma_faults
+            ));
+        }
         for (flag, given, theirs) in [
             ("--nested", self.nested, c.nested),
             ("--teardown", self.teardown, c.teardown),
             ("--aging", self.aging, c.aging),
+            ("--oom-reaper", self.oom_reaper, c.oom_reaper),
         ] {
             if given && !theirs {
                 return Err(format!(

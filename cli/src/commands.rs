@@ -45,7 +45,7 @@ fn run_check(io: &mut Io<'_>, job: &CheckJob) -> i32 {
             return usage_error(io, &why);
         }
     }
-    if config.aging && !variant.has_aging() {
+    if config.aging && emm_model::program::Programs::new(variant, &config).aging.is_empty() {
         say!(
             io.err,
             "note: interval notifiers have no clear_young; --aging adds no actor to {variant}"
@@ -74,16 +74,16 @@ fn run_check(io: &mut Io<'_>, job: &CheckJob) -> i32 {
 }
 
 fn run_default(io: &mut Io<'_>) -> i32 {
-    let config = Config::default();
+    let base = Config::default();
     say!(
         io.out,
         "emm-check: every variant on the default configuration ({})",
-        config.to_flags()
+        base.to_flags()
     );
     say!(io.out);
     say!(
         io.out,
-        "{:<22} {:<10} {:<48} {:>8} {:>8}",
+        "{:<40} {:<10} {:<40} {:>8} {:>8}",
         "variant",
         "verdict",
         "violated properties",
@@ -98,16 +98,25 @@ fn run_default(io: &mut Io<'_>) -> i32 {
         ..CheckOptions::default()
     };
     let mut warnings = Vec::new();
+    let mut notes = Vec::new();
     let mut complete = true;
     for variant in Variant::ALL {
+        let config = Config::default_for(variant);
+        if config != base {
+            notes.push(format!(
+                "{variant} has no unregister: checked with --unregistrations 0"
+            ));
+        }
         let r = check(variant, config, &opts);
         complete &= r.limit.is_none();
-        let violated = r.violated();
-        // One violated property per line, so the table stays narrow.
-        let mut lines = violated.iter().map(|s| s.to_string());
+        // One violated property per line, so the table stays narrow; advisory ones marked.
+        let mut lines = r.violated().into_iter().map(|p| match p.info().standing {
+            emm_proofs::Standing::Guarantee => p.name().to_string(),
+            emm_proofs::Standing::Advisory => format!("({} advisory)", p.name()),
+        });
         say!(
             io.out,
-            "{:<22} {:<10} {:<48} {:>8} {:>8.3}",
+            "{:<40} {:<10} {:<40} {:>8} {:>8.3}",
             variant.name(),
             r.verdict.as_str(),
             lines.next().unwrap_or_else(|| "-".into()),
@@ -115,7 +124,7 @@ fn run_default(io: &mut Io<'_>) -> i32 {
             r.stats.seconds
         );
         for more in lines {
-            say!(io.out, "{:<22} {:<10} {more}", "", "");
+            say!(io.out, "{:<40} {:<10} {more}", "", "");
         }
         for g in r.unreached() {
             warnings.push(format!(
@@ -127,10 +136,13 @@ fn run_default(io: &mut Io<'_>) -> i32 {
         say!(io.err, "{w}");
     }
     say!(io.out);
+    for n in &notes {
+        say!(io.out, "note: {n}");
+    }
     say!(
         io.out,
-        "shortest counterexamples: emm-check check --variant NAME; variants and properties: \
-         emm-check list"
+        "shortest counterexamples: emm-check check --variant NAME; the timeline of the kernel's \
+         versions: emm-check history; variants and properties: emm-check list"
     );
     // The run completed unless a limit stopped one of its searches.
     if complete {
@@ -141,19 +153,39 @@ fn run_default(io: &mut Io<'_>) -> i32 {
 }
 
 fn run_list(io: &mut Io<'_>) -> i32 {
-    say!(io.out, "variants:");
-    for v in Variant::ALL {
-        say!(io.out, "  {:<22} {}", v.name(), v.summary());
+    say!(io.out, "variants (FAMILY@VERSION, date, source):");
+    for family in emm_proofs::Family::ALL {
+        say!(io.out, "  {}", family.name());
+        for info in emm_proofs::VARIANTS.iter().filter(|i| i.family == family) {
+            let aliases = if info.aliases.is_empty() {
+                String::new()
+            } else {
+                format!(" (also: {})", info.aliases.join(", "))
+            };
+            say!(
+                io.out,
+                "    {:<40} {:<15} {}{aliases}",
+                info.variant.name(),
+                info.date,
+                info.source
+            );
+            say!(io.out, "    {:<40} {}", "", info.summary);
+        }
     }
     say!(io.out);
     say!(io.out, "properties:");
     for p in PROPERTIES {
         say!(
             io.out,
-            "  {:<36} {:<10} {}",
+            "  {:<36} {:<10} {}{}",
             p.name,
             p.expectation.as_str(),
-            p.summary
+            p.summary,
+            if p.standing == emm_proofs::Standing::Advisory {
+                " [advisory: not counted in a verdict]"
+            } else {
+                ""
+            }
         );
     }
     0

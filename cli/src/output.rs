@@ -94,6 +94,8 @@ pub fn config_json(c: &Config) -> serde_json::Value {
         "nested": c.nested,
         "teardown": c.teardown,
         "aging": c.aging,
+        "vma_faults": c.vma_faults,
+        "oom_reaper": c.oom_reaper,
     })
 }
 

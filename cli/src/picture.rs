@@ -97,6 +97,8 @@ fn colours(role: Role) -> (&'static str, &'static str) {
         Role::Drv => ("#ede9fe", "#6d28d9"),
         Role::Teardown => ("#e5e7eb", "#374151"),
         Role::Aging => ("#ccfbf1", "#0f766e"),
+        Role::Fault => ("#fef9c3", "#a16207"),
+        Role::Oom => ("#fce7f3", "#be185d"),
     }
 }
 

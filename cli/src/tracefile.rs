@@ -119,6 +119,14 @@ fn parse_config(doc: &Value) -> Result<Config, String> {
         nested: flag(c, "nested")?,
         teardown: flag(c, "teardown")?,
         aging: flag(c, "aging")?,
+        vma_faults: match c.get("vma_faults") {
+            None => 0,
+            Some(_) => count(c, "vma_faults")?,
+        },
+        oom_reaper: match c.get("oom_reaper") {
+            None => false,
+            Some(_) => flag(c, "oom_reaper")?,
+        },
     };
     config
         .validate()
@@ -178,6 +186,8 @@ pub fn parse(bytes: &[u8], property: Option<&str>) -> Result<TraceFile, String> 
         .ok_or("the document has no 'variant' string")?;
     let variant: Variant = name.parse().map_err(|e| format!("{e}"))?;
     let config = parse_config(&doc)?;
+    emm_model::program::Programs::supports(variant, &config)
+        .map_err(|e| format!("its configuration is refused: {}", e.0))?;
     let (trace, property) = match (doc.get("trace"), doc.get("properties")) {
         (Some(trace), _) => (trace, property.map(str::to_string)),
         (None, Some(Value::Array(props))) => {

@@ -70,15 +70,10 @@ pub trait Chain: sealed::Sealed + Send + Sync + Sized + 'static {
     /// Once this returns, no callback of the notifier runs or can start.
     fn unregister(&self, id: RegistrationId);
 
-    /// Opens a read side for walks.
+    /// Opens the read side of an invalidation (held from its `invalidate_start` walk to its
+    /// `invalidate_end` walk) or of an aging walk: with it, the reverse-map lock the VM's rmap
+    /// walk holds.
     fn window(&self) -> Self::Window<'_>;
-
-    /// Opens the read side of an invalidation, which it holds from its `invalidate_start` walk
-    /// to its `invalidate_end` walk. The same as [`window`](Chain::window) unless the protocol
-    /// says otherwise.
-    fn invalidation_window(&self) -> Self::Window<'_> {
-        self.window()
-    }
 
     /// Teardown (`exit_mmap`): calls `release` on every linked notifier, then unlinks them
     /// all. Later registrations fail with [`TornDown`].
@@ -93,15 +88,6 @@ pub trait Window {
     fn invalidate_end(&self, range: Range);
     /// Calls `clear_young(range)` on every linked notifier; whether any answered `true`.
     fn clear_young(&self, range: Range) -> bool;
-
-    /// A nested invalidation begins inside this read side (traced as the model's second
-    /// reverse-map read lock by the production protocol).
-    #[cfg(any(loom, feature = "trace"))]
-    fn enter_nested(&self) {}
-
-    /// A nested invalidation ends.
-    #[cfg(any(loom, feature = "trace"))]
-    fn leave_nested(&self) {}
 }
 
 /// An address space (mm): a primary page table that the caller owns, and the chain of
@@ -200,7 +186,7 @@ impl<C: Chain> AddressSpace<C> {
     /// guard whose drop walks `invalidate_end`. Nested invalidations go through
     /// [`Invalidation::nest`], which reuses this one's read side.
     pub fn invalidate_range_start(&self, range: Range) -> Invalidation<'_, C> {
-        let window = self.chain.invalidation_window();
+        let window = self.chain.window();
         window.invalidate_start(range);
         Invalidation { window, range }
     }
@@ -299,8 +285,6 @@ impl<'a, C: Chain> Invalidation<'a, C> {
     /// chain under this invalidation's read side, so it cannot wait on a registration that is
     /// itself waiting for this invalidation to end.
     pub fn nest(&self, range: Range) -> NestedInvalidation<'_, 'a, C> {
-        #[cfg(any(loom, feature = "trace"))]
-        self.window.enter_nested();
         self.window.invalidate_start(range);
         NestedInvalidation { root: self, range }
     }
@@ -338,8 +322,6 @@ impl<'a, C: Chain> NestedInvalidation<'_, 'a, C> {
 
     /// Opens a further invalidation nested in this one, under the same read side.
     pub fn nest(&self, range: Range) -> NestedInvalidation<'_, 'a, C> {
-        #[cfg(any(loom, feature = "trace"))]
-        self.root.window.enter_nested();
         self.root.window.invalidate_start(range);
         NestedInvalidation {
             root: self.root,
@@ -354,7 +336,5 @@ impl<'a, C: Chain> NestedInvalidation<'_, 'a, C> {
 impl<C: Chain> Drop for NestedInvalidation<'_, '_, C> {
     fn drop(&mut self) {
         self.root.window.invalidate_end(self.range);
-        #[cfg(any(loom, feature = "trace"))]
-        self.root.window.leave_nested();
     }
 }

@@ -164,7 +164,7 @@ impl TakeAllLocks {
 impl crate::space::sealed::Sealed for TakeAllLocks {}
 
 impl Chain for TakeAllLocks {
-    const VARIANT: Variant = Variant::TakeAllLocks;
+    const VARIANT: Variant = Variant::MmuNotifierV5_12;
 
     type Window<'a> = Walks<'a>;
 
@@ -213,7 +213,8 @@ impl Chain for TakeAllLocks {
         traced!(self.trace, |t| t.record(&[
             Event::Step(Op::TakeAllLocks),
             Event::Step(Op::SpinLock),
-            Event::Step(Op::HlistAddHeadRcu),
+            Event::Step(Op::HlistAddInit),
+            Event::Step(Op::HlistAddPublish { rcu: true }),
             Event::Step(Op::SpinUnlock),
             Event::Step(Op::DropAllLocks),
             Event::Step(Op::MmapSemUnlock),
@@ -236,13 +237,13 @@ impl Chain for TakeAllLocks {
             let mut released = Ok(());
             if let Some(link) = &link {
                 traced!(self.trace, |t| {
-                    t.record(&[Event::Step(Op::SrcuReadLock)]);
+                    t.record(&[Event::Step(Op::ReadSideLock)]);
                     t.point();
                 });
                 // A release that panics still unregisters: the panic goes on to the caller
                 // once the notifier is unlinked and no walk can reach it.
                 released = panic::catch_unwind(AssertUnwindSafe(|| link.notifier.release()));
-                traced!(self.trace, |t| t.record(&[Event::Step(Op::SrcuReadUnlock)]));
+                traced!(self.trace, |t| t.record(&[Event::Step(Op::ReadSideUnlock)]));
             }
             (link.is_some(), released)
         };
@@ -264,8 +265,8 @@ impl Chain for TakeAllLocks {
             }
             // No read side is open anywhere: the grace period is over.
             t.record(&[
-                Event::Step(Op::SynchronizeSrcuFlip),
-                Event::Step(Op::SynchronizeSrcuWait),
+                Event::Step(Op::SynchronizeStart),
+                Event::Step(Op::SynchronizeWait),
             ]);
         });
         // Only the trace tells a linked notifier's unregister from one that teardown unlinked.
@@ -280,18 +281,13 @@ impl Chain for TakeAllLocks {
         }
     }
 
+    /// The read side of an invalidation or an aging walk. The shard's read lock is the
+    /// reverse-map lock that try_to_unmap() and page_referenced() hold to the end.
     #[inline]
     fn window(&self) -> Walks<'_> {
         traced!(self.trace, |t| t.point());
-        self.open()
-    }
-
-    #[inline]
-    fn invalidation_window(&self) -> Walks<'_> {
-        traced!(self.trace, |t| t.point());
         #[cfg_attr(not(any(loom, feature = "trace")), allow(unused_mut))]
         let mut window = self.open();
-        // The shard's read lock is the reverse-map lock of try_to_unmap(), held to the end.
         traced!(self.trace, |t| {
             t.record(&[Event::Step(Op::RmapReadLock)]);
             window.rmap = true;
@@ -327,9 +323,9 @@ impl Chain for TakeAllLocks {
             t.record(&[
                 Event::UnlinkAll { node: None },
                 Event::Step(Op::SpinUnlock),
-                Event::Step(Op::SrcuReadUnlock),
-                Event::Step(Op::SynchronizeSrcuFlip),
-                Event::Step(Op::SynchronizeSrcuWait),
+                Event::Step(Op::ReadSideUnlock),
+                Event::Step(Op::SynchronizeStart),
+                Event::Step(Op::SynchronizeWait),
             ]);
         });
         for copy in &mut copies {
@@ -385,7 +381,7 @@ fn deliver(link: &Link, callback: Callback, range: Range) -> bool {
         Callback::ClearYoung => return link.notifier.clear_young(range),
         Callback::Release => link.notifier.release(),
         // Not walks of this protocol.
-        Callback::Invalidate | Callback::Stop | Callback::Start => {}
+        Callback::Invalidate | Callback::InvalidatePage | Callback::Stop | Callback::Start => {}
     }
     false
 }
@@ -424,7 +420,7 @@ impl Walks<'_> {
             self.finish_interrupted();
         }
         traced!(self.trace, |t| t.record(&[
-            Event::Step(Op::SrcuReadLock),
+            Event::Step(Op::ReadSideLock),
             Event::LoadHead {
                 callback,
                 node: self.copy.first().map(|l| t.node(l.id)),
@@ -453,7 +449,7 @@ impl Walks<'_> {
         }
         self.walking.set(0);
         if unlock {
-            traced!(self.trace, |t| t.record(&[Event::Step(Op::SrcuReadUnlock)]));
+            traced!(self.trace, |t| t.record(&[Event::Step(Op::ReadSideUnlock)]));
         }
         young
     }
@@ -476,18 +472,6 @@ impl Window for Walks<'_> {
         self.walk(Callback::ClearYoung, true, range)
     }
 
-    #[cfg(any(loom, feature = "trace"))]
-    fn enter_nested(&self) {
-        traced!(self.trace, |t| {
-            t.point();
-            t.record(&[Event::Step(Op::RmapReadLock)]);
-        });
-    }
-
-    #[cfg(any(loom, feature = "trace"))]
-    fn leave_nested(&self) {
-        traced!(self.trace, |t| t.record(&[Event::Step(Op::RmapReadUnlock)]));
-    }
 }
 
 impl Drop for Walks<'_> {

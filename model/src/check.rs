@@ -15,7 +15,7 @@ use crate::config::{Config, Variant};
 use crate::model::{EmmModel, Step};
 use crate::state::State;
 use crate::trace::Trace;
-use emm_proofs::{Expectation, Prop};
+use emm_proofs::{Expectation, Prop, Standing};
 use stateright::{Checker, HasDiscoveries, Model};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -138,9 +138,10 @@ impl Status {
 /// The outcome of the whole check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Every safety property holds over the whole state space.
+    /// Every safety property the kernel guarantees holds over the whole state space (an
+    /// advisory one may be reported violated).
     Holds,
-    /// Some safety property is broken.
+    /// Some guaranteed safety property is broken.
     Violated,
     /// A limit stopped the search first and nothing was found broken.
     Incomplete,
@@ -464,7 +465,11 @@ pub fn check_model(model: EmmModel, opts: &CheckOptions) -> CheckReport {
     stats.seconds = t0.elapsed().as_secs_f64();
     stats.peak_rss_bytes = peak_resident_bytes();
 
-    let verdict = if properties.iter().any(|p| p.status == Status::Violated) {
+    // An advisory property is reported under its name but does not make the verdict.
+    let verdict = if properties
+        .iter()
+        .any(|p| p.status == Status::Violated && p.prop.info().standing == Standing::Guarantee)
+    {
         Verdict::Violated
     } else if complete {
         Verdict::Holds

@@ -11,6 +11,8 @@ pub const MAX_NOTIFIERS: usize = 5;
 pub const MAX_REGISTRATIONS: usize = 2;
 /// The most concurrent unregistrations.
 pub const MAX_UNREGISTRATIONS: usize = 2;
+/// The most copy-on-write page faults under the VMA lock.
+pub const MAX_VMA_FAULTS: usize = 2;
 
 /// The actors of one bounded run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,6 +35,13 @@ pub struct Config {
     pub teardown: bool,
     /// An aging walk (`clear_young`) over the chain.
     pub aging: bool,
+    /// Copy-on-write page faults, each invalidating the page under the VMA read lock (or
+    /// `mmap_sem` when the VMA lock cannot be had): versions with per-VMA locks only.
+    pub vma_faults: usize,
+    /// The OOM reaper: one non-blocking invalidation under `mmap_read_trylock()`, against which
+    /// notifier `n0` cannot start without sleeping (`-EAGAIN`): versions with non-blocking
+    /// starts only.
+    pub oom_reaper: bool,
 }
 
 impl Default for Config {
@@ -47,6 +56,8 @@ impl Default for Config {
             targets: None,
             teardown: false,
             aging: false,
+            vma_faults: 0,
+            oom_reaper: false,
         }
     }
 }
@@ -87,14 +98,26 @@ impl Config {
         }
     }
 
+    /// The built-in default configuration as `variant` can run it: without the
+    /// unregistration where the version has no unregister.
+    pub fn default_for(variant: Variant) -> Config {
+        let mut c = Config::default();
+        if !crate::program::Traits::of(variant).unregister {
+            c.unregistrations = 0;
+        }
+        c
+    }
+
     /// Checks that the configuration is worth a check (something invalidates, something is
     /// registered) and within the bounds ([`validate_bounds`](Self::validate_bounds)).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |m: String| Err(ConfigError(m));
-        if self.invalidators == 0 {
+        if self.invalidators == 0 && self.vma_faults == 0 && !self.oom_reaper && !self.teardown
+        {
             return err(
                 "nothing to check: --invalidators 0 means no VM thread ever \
-                        invalidates, and every property is about invalidations"
+                        invalidates, and every property is about invalidations (add one, or \
+                        --vma-faults, --oom-reaper or --teardown)"
                     .into(),
             );
         }
@@ -120,6 +143,17 @@ impl Config {
                  space by 20 to 25)",
                 self.invalidators
             ));
+        }
+        if self.vma_faults > MAX_VMA_FAULTS {
+            return err(format!(
+                "--vma-faults {}: at most {MAX_VMA_FAULTS}",
+                self.vma_faults
+            ));
+        }
+        if self.oom_reaper && self.notifiers == 0 {
+            return err(
+                "--oom-reaper needs --notifiers 1 or more: its failing notifier is n0".into(),
+            );
         }
         if self.registrations > MAX_REGISTRATIONS {
             return err(format!(
@@ -216,10 +250,14 @@ impl Config {
                 s.push_str(&format!(" --targets {}", names.join(",")));
             }
         }
+        if self.vma_faults > 0 {
+            s.push_str(&format!(" --vma-faults {}", self.vma_faults));
+        }
         for (on, flag) in [
             (self.nested, " --nested"),
             (self.teardown, " --teardown"),
             (self.aging, " --aging"),
+            (self.oom_reaper, " --oom-reaper"),
         ] {
             if on {
                 s.push_str(flag);

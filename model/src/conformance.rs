@@ -36,7 +36,9 @@ pub fn expected_event(model: &EmmModel, s: &State, t: usize) -> Option<Event> {
     let own = model.own(s, t);
     let d = &s.drivers[own as usize];
     Some(match op {
-        Op::Walk { callback, resume } => match th.wpc {
+        Op::Walk {
+            callback, resume, ..
+        } => match th.wpc {
             // Interval walks start under the subscriptions lock; the implementation has none.
             WalkPc::Idle | WalkPc::Done if resume => Event::Step(op),
             WalkPc::Idle | WalkPc::Done => Event::LoadHead {
@@ -55,12 +57,12 @@ pub fn expected_event(model: &EmmModel, s: &State, t: usize) -> Option<Event> {
                 node: some(s.next[th.cursor as usize]),
             },
         },
-        Op::CallOwn(callback) => Event::Deliver {
+        Op::CallOwn(callback) | Op::CallTaken(callback) => Event::Deliver {
             callback,
             notifier: own as usize,
         },
         Op::CheckHashed => Event::CheckHashed {
-            linked: s.linked() & (1 << own) != 0,
+            linked: s.pprev[own as usize] != crate::state::PPREV_NULL,
         },
         Op::UnlinkAll => Event::UnlinkAll { node: some(s.head) },
         Op::Zap(level) => Event::Zap {

@@ -2,19 +2,18 @@
 //! properties checked on every state.
 
 use crate::config::{Config, Variant};
+use crate::interp::ITREE_INITIAL_SEQ;
 use crate::invariants::Layout;
-use crate::program::{position_before, position_from, Op, Programs};
-use crate::state::{Driver, State, Thread, WalkPc, MAX_THREADS, NIL};
+use crate::program::{Op, Program, Programs, Traits};
+use crate::state::{Driver, State, Thread, WalkPc, MAX_THREADS, NIL, PPREV_HEAD, PPREV_NULL};
 use emm_proofs::{
-    ActorId, Callback, CallbackView, FrameId, NotifierId, NotifierSet, NotifierView, Observe,
-    Outcome, Prop, Reason, Role, Scope, Violation, WalkView,
+    ActorId, Callback, CallbackView, Family, FrameId, MemoryFault, NotifierId, NotifierSet,
+    NotifierView, Observe, Outcome, Prop, Reason, Role, Scope, Violation, WalkView,
 };
 use stateright::{Model, Property};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The first `invalidate_seq` of an interval-notifier mm (the kernel starts at 2).
-pub(crate) const ITREE_INITIAL_SEQ: u8 = 2;
 
 /// One step of the model: thread `.0` takes its next step. Each thread's program is
 /// deterministic, so naming the thread names the step.
@@ -40,9 +39,11 @@ pub struct EmmModel {
     pub config: Config,
     programs: Arc<Programs>,
     actors: Arc<[Actor]>,
-    /// A VM thread's invalidation window: from the op that begins its start walk (the walk, or
-    /// `mn_itree_inv_start_range`) to the op after its outer end walk (or `mn_itree_inv_end`).
-    vm_window: (u8, u8),
+    /// The invalidation window of a VM thread, a page fault and the OOM reaper: from the op
+    /// that begins its start walk (or `mn_itree_inv_start_range`, or the zap before an
+    /// `invalidate_page`) to the op after its outer end walk (or `mn_itree_inv_end`, or the
+    /// `invalidate_page` walk).
+    windows: [(u8, u8); 3],
     /// Teardown has freed the frames once its pc passes this.
     teardown_free_pc: u8,
     /// Set to make every state look terminal, so a running search drains and stops (the CLI's
@@ -138,8 +139,16 @@ impl EmmModel {
         if config.teardown {
             actors.push(actor(Role::Teardown, 0, 0));
         }
-        if config.aging && variant.has_aging() {
+        if config.aging && !programs.aging.is_empty() {
             actors.push(actor(Role::Aging, 0, 0));
+        }
+        if !programs.fault.is_empty() {
+            for i in 0..config.vma_faults {
+                actors.push(actor(Role::Fault, i, 0));
+            }
+        }
+        if config.oom_reaper && !programs.oom.is_empty() {
+            actors.push(actor(Role::Oom, 0, 0));
         }
         debug_assert!(actors.len() <= MAX_THREADS);
         // `unregistrar()` computes these places instead of searching for them.
@@ -148,22 +157,30 @@ impl EmmModel {
             .enumerate()
             .all(|(t, a)| a.id.role != Role::Unreg
                 || t == config.invalidators + config.registrations + a.id.index));
-        let begins = |op: &Op| matches!(op, Op::Walk { .. } | Op::ItreeStartBody);
-        let ends = |op: &Op| {
-            matches!(
-                op,
-                Op::Walk {
-                    callback: Callback::InvalidateEnd,
-                    ..
-                } | Op::ItreeEndBody
+        let window = |p: &Program| {
+            let begins = |op: &Op| matches!(op, Op::Walk { .. } | Op::ItreeStartBody | Op::Zap(0));
+            let ends = |op: &Op| {
+                matches!(
+                    op,
+                    Op::Walk {
+                        callback: Callback::InvalidateEnd | Callback::InvalidatePage,
+                        ..
+                    } | Op::ItreeEndBody
+                )
+            };
+            (
+                p.ops.iter().position(begins).unwrap_or(0) as u8,
+                p.ops.iter().rposition(ends).map_or(0, |i| i + 1) as u8,
             )
         };
-        let vm_window = (
-            programs.vm.iter().position(begins).unwrap_or(0) as u8,
-            programs.vm.iter().rposition(ends).map_or(0, |i| i + 1) as u8,
-        );
+        let windows = [
+            window(&programs.vm),
+            window(&programs.fault),
+            window(&programs.oom),
+        ];
         let teardown_free_pc = programs
             .teardown
+            .ops
             .iter()
             .position(|op| matches!(op, Op::FreeFrames | Op::Free(0)))
             .unwrap_or(programs.teardown.len()) as u8;
@@ -174,7 +191,7 @@ impl EmmModel {
             config,
             programs: Arc::new(programs),
             actors: actors.into(),
-            vm_window,
+            windows,
             teardown_free_pc,
             halt: Arc::new(AtomicBool::new(false)),
             reported: None,
@@ -242,16 +259,34 @@ impl EmmModel {
         Arc::clone(&self.halt)
     }
 
-    /// The program that thread `t` runs.
+    /// The steps of the program that thread `t` runs.
     pub fn program(&self, t: usize) -> &[Op] {
-        let p = &self.programs;
-        match self.actors[t].id.role {
-            Role::Vm => &p.vm,
-            Role::Reg => &p.reg,
-            Role::Unreg => &p.unreg,
-            Role::Drv => &p.drv,
-            Role::Teardown => &p.teardown,
-            Role::Aging => &p.aging,
+        &self.program_of(t).ops
+    }
+
+    /// The program that thread `t` runs, with its branches and sources.
+    pub fn program_of(&self, t: usize) -> &Program {
+        self.programs.of(self.actors[t].id.role)
+    }
+
+    /// Every role's program.
+    pub fn programs(&self) -> &Programs {
+        &self.programs
+    }
+
+    /// What the checker knows of the version besides its programs.
+    pub fn traits(&self) -> &Traits {
+        &self.programs.traits
+    }
+
+    /// The grace-period slot of synchronizing thread `t`: unregistrar `j` has slot `j`,
+    /// teardown the one after the unregistrars' (each concurrent `synchronize_{s,}rcu()` waits
+    /// for its own set of readers).
+    pub fn grace_period_slot(&self, t: usize) -> u8 {
+        let a = self.actors[t].id;
+        match a.role {
+            Role::Unreg => a.index as u8,
+            _ => crate::config::MAX_UNREGISTRATIONS as u8,
         }
     }
 
@@ -269,11 +304,13 @@ impl EmmModel {
         self.config.invalidators + self.config.registrations + j
     }
 
-    /// The notifier thread `t` acts on: the one it registers, drives, or unregisters.
+    /// The notifier thread `t` acts on: the one it registers, drives, or unregisters; for
+    /// teardown, the node its release loop took off the list.
     pub fn own(&self, s: &State, t: usize) -> u8 {
         let a = &self.actors[t];
         match a.id.role {
             Role::Unreg => s.targets[a.id.index],
+            Role::Teardown => s.threads[t].cursor,
             _ => a.notifier,
         }
     }
@@ -296,6 +333,7 @@ impl EmmModel {
 
     fn initial_state_with(&self, targets: [u8; crate::config::MAX_UNREGISTRATIONS]) -> State {
         let c = &self.config;
+        let interval = self.traits().family == Family::Interval;
         let mut s = State {
             targets,
             vm_count: c.invalidators as u8,
@@ -304,24 +342,25 @@ impl EmmModel {
             initial_notifiers: c.notifiers as u8,
             head: if c.notifiers > 0 { 0 } else { NIL },
             next: [NIL; crate::config::MAX_NOTIFIERS],
+            pprev: [PPREV_NULL; crate::config::MAX_NOTIFIERS],
             registered: 0,
+            freed_nodes: 0,
             pte: 0,
             next_frame: 1,
             freed: 0,
             mmap_sem: false,
+            mmap_readers: 0,
+            mmap_waiting: 0,
             rmap_readers: 0,
             rmap_writer: false,
+            rmap_waiting: 0,
+            vma_readers: 0,
+            vma_locked: false,
+            vma_waiting: false,
             spin: false,
-            srcu_idx: 0,
-            srcu_readers: [0; 2],
-            srcu_sync: false,
             emm_active: 0,
             emm_stopping: false,
-            itree_seq: if self.variant == Variant::IntervalSeq {
-                ITREE_INITIAL_SEQ
-            } else {
-                0
-            },
+            itree_seq: if interval { ITREE_INITIAL_SEQ } else { 0 },
             itree_active: 0,
             deferred_insert: 0,
             deferred_remove: 0,
@@ -332,10 +371,13 @@ impl EmmModel {
             if n + 1 < c.notifiers {
                 s.next[n] = (n + 1) as u8;
             }
+            // hlist_add_head() left n0 first: its pprev is &h->first, each later one's the
+            // previous node's &next.
+            s.pprev[n] = if n == 0 { PPREV_HEAD } else { (n - 1) as u8 };
             s.registered |= bit(n as u8);
             let d = &mut s.drivers[n];
             d.mirror = 0;
-            if self.variant == Variant::IntervalSeq {
+            if interval {
                 // Inserted while no invalidation was active: seq - 1, never equal to an odd
                 // (invalidating) value of the subscriptions' seq.
                 d.seq = ITREE_INITIAL_SEQ - 1;
@@ -344,64 +386,20 @@ impl EmmModel {
         s
     }
 
-    fn done(&self, s: &State, t: usize) -> bool {
-        s.threads[t].pc as usize >= self.program(t).len()
+    pub(crate) fn done(&self, s: &State, t: usize) -> bool {
+        let th = &s.threads[t];
+        th.pc as usize >= self.program(t).len() || th.fault_kind().is_some()
     }
 
-    fn role_done(&self, s: &State, role: Role, notifier: Option<u8>) -> bool {
+    /// The step at which faulted thread `t` oopsed.
+    fn faulting_op(&self, t: usize, th: &Thread) -> Op {
+        self.program(t)[th.pc as usize]
+    }
+
+    pub(crate) fn role_done(&self, s: &State, role: Role, notifier: Option<u8>) -> bool {
         self.actors.iter().enumerate().all(|(t, a)| {
             a.id.role != role || notifier.is_some_and(|n| a.notifier != n) || self.done(s, t)
         })
-    }
-
-    /// Whether a callback on notifier `n` must block: a stopped notifier blocks
-    /// `invalidate_start` and `referenced` (the seed's `emm_stop`).
-    fn blocked(&self, s: &State, n: u8, cb: Callback) -> bool {
-        s.drivers[n as usize].stopped
-            && matches!(cb, Callback::InvalidateStart | Callback::ClearYoung)
-    }
-
-    /// Whether thread `t` can take its next step.
-    pub fn enabled(&self, s: &State, t: usize) -> bool {
-        let program = self.program(t);
-        let th = &s.threads[t];
-        let Some(&op) = program.get(th.pc as usize) else {
-            return false;
-        };
-        let actor = self.actors[t];
-        if !th.started() {
-            // A new notifier's driver faults only once its register returned; exit_mmap runs
-            // only once no register is running (register needs a reference on mm_users).
-            match actor.id.role {
-                Role::Drv if !self.role_done(s, Role::Reg, Some(actor.notifier)) => return false,
-                Role::Teardown if !self.role_done(s, Role::Reg, None) => return false,
-                _ => {}
-            }
-        }
-        let own = self.own(s, t);
-        let drv = &s.drivers[own as usize];
-        match op {
-            Op::Walk { callback, .. } => match th.wpc {
-                WalkPc::Call => !self.blocked(s, th.cursor, callback),
-                WalkPc::Wait => s.drivers[th.cursor as usize].in_progress <= 0,
-                _ => true,
-            },
-            Op::MmapSemLock => !s.mmap_sem,
-            Op::RmapReadLock => !s.rmap_writer,
-            Op::TakeAllLocks => !s.rmap_writer && s.rmap_readers == 0,
-            Op::SpinLock => !s.spin,
-            Op::SynchronizeSrcuFlip => !s.srcu_sync,
-            Op::SynchronizeSrcuWait => s.srcu_readers[th.slot as usize] == 0,
-            Op::CallOwn(cb) => !self.blocked(s, own, cb),
-            Op::ItreeRemoveWait => th.slot == 0 || s.itree_seq != th.slot,
-            Op::GateWait => !s.emm_stopping,
-            Op::GateDrain => s.emm_active == 0,
-            Op::Snapshot => drv.in_progress <= 0 || drv.released,
-            Op::CheckInstall => !drv.stopped,
-            Op::ReadBegin => !s.spin,
-            Op::ReadBeginWait => s.itree_seq != th.slot,
-            _ => true,
-        }
     }
 
     /// Whether some thread can take a step.
@@ -414,369 +412,6 @@ impl EmmModel {
         (0..self.actors.len()).all(|t| self.done(s, t))
     }
 
-    /// Delivers `cb` to notifier `n`'s driver, which runs it under its lock.
-    fn deliver(&self, s: &mut State, n: u8, cb: Callback, cur_seq: u8) {
-        let interval = self.variant == Variant::IntervalSeq;
-        let d = &mut s.drivers[n as usize];
-        match cb {
-            Callback::InvalidateStart => {
-                d.in_progress += 1;
-                d.mirror = NIL;
-            }
-            Callback::InvalidateEnd => {
-                d.in_progress -= 1;
-                d.seq = d.seq.wrapping_add(1);
-            }
-            Callback::Invalidate => {
-                // mmu_interval_set_seq(), then zap the mirror.
-                d.seq = cur_seq;
-                d.mirror = NIL;
-            }
-            Callback::Release => {
-                if interval {
-                    d.seq = cur_seq;
-                }
-                d.releases = d.releases.saturating_add(1);
-                d.released = true;
-                d.mirror = NIL;
-            }
-            Callback::ClearYoung => {}
-            Callback::Stop => {
-                d.stops = d.stops.saturating_add(1);
-                d.stopped = true;
-            }
-            Callback::Start => {
-                d.starts = d.starts.saturating_add(1);
-                d.stopped = false;
-            }
-        }
-    }
-
-    /// Unlinks `n` with one store to its predecessor's `next` (or to `head`), keeping
-    /// `n->next`, as both the seed's unlink and `hlist_del_rcu()` do.
-    fn unlink(s: &mut State, n: u8) {
-        if s.head == n {
-            s.head = s.next[n as usize];
-            return;
-        }
-        let mut p = s.head;
-        for _ in 0..crate::config::MAX_NOTIFIERS {
-            if p == NIL {
-                return;
-            }
-            if s.next[p as usize] == n {
-                s.next[p as usize] = s.next[n as usize];
-                return;
-            }
-            p = s.next[p as usize];
-        }
-    }
-
-    fn link_at_head(s: &mut State, n: u8) {
-        s.next[n as usize] = s.head;
-        s.head = n;
-    }
-
-    /// The callback of the walk that `pc` belongs to (the first walk at or after `pc`).
-    fn walk_callback_from(program: &[Op], pc: usize) -> Callback {
-        program[pc..]
-            .iter()
-            .find_map(|op| match op {
-                Op::Walk { callback, .. } => Some(*callback),
-                _ => None,
-            })
-            .unwrap_or(Callback::Invalidate)
-    }
-
-    /// Thread `t` takes its next step. Call only when [`enabled`](Self::enabled).
-    pub fn apply(&self, s: &State, t: usize) -> State {
-        let mut s = s.clone();
-        let program = self.program(t);
-        let e = self.own(&s, t);
-        // Only these ops can take a notifier out of the chain; walks under way then no longer
-        // have to call it.
-        let unlinks = matches!(
-            program[s.threads[t].pc as usize],
-            Op::Unlink
-                | Op::HlistDelInitRcu
-                | Op::UnlinkAll
-                | Op::ItreeEndBody
-                | Op::ItreeRemoveBody
-        );
-        let linked_before = if unlinks { s.linked() } else { 0 };
-        let mut th = s.threads[t];
-        if th.wpc == WalkPc::Done {
-            // A finished walk stays visible (for walk_integrity) until its thread's next
-            // step; after that its record is history that only splits states.
-            th.wpc = WalkPc::Idle;
-            th.called = 0;
-            th.must = 0;
-        }
-        let op = program[th.pc as usize];
-        let mut advance = true;
-        match op {
-            Op::Walk { callback, resume } => {
-                advance = false;
-                match th.wpc {
-                    WalkPc::Idle | WalkPc::Done if resume => {
-                        // The locked lookup found no notifier in range: the loop ends at once.
-                        advance = true;
-                    }
-                    WalkPc::Idle | WalkPc::Done => {
-                        th.callback = callback;
-                        th.cursor = s.head;
-                        th.called = 0;
-                        th.must = s.linked();
-                        if th.cursor == NIL {
-                            th.wpc = WalkPc::Done;
-                            advance = true;
-                        } else {
-                            th.wpc = WalkPc::Call;
-                        }
-                    }
-                    WalkPc::Call => {
-                        let n = th.cursor;
-                        self.deliver(&mut s, n, callback, th.slot);
-                        th.called |= bit(n);
-                        th.wpc = if callback == Callback::Stop {
-                            WalkPc::Wait
-                        } else {
-                            WalkPc::LoadNext
-                        };
-                    }
-                    WalkPc::Wait => th.wpc = WalkPc::LoadNext,
-                    WalkPc::LoadNext => {
-                        th.cursor = s.next[th.cursor as usize];
-                        if th.cursor == NIL {
-                            th.wpc = WalkPc::Done;
-                            advance = true;
-                        } else {
-                            th.wpc = WalkPc::Call;
-                        }
-                    }
-                }
-            }
-            Op::Zap(level) => {
-                th.old[level as usize] = s.pte;
-                if s.pte != NIL {
-                    s.pte = s.next_frame;
-                    s.next_frame += 1;
-                }
-            }
-            Op::Free(level) => {
-                let f = th.old[level as usize];
-                if f != NIL {
-                    s.freed |= bit(f);
-                }
-                th.old[level as usize] = NIL;
-            }
-            Op::FreeFrames => {
-                if s.pte != NIL {
-                    s.freed |= bit(s.pte);
-                    s.pte = NIL;
-                }
-            }
-            Op::UnmapPte => {
-                th.old[0] = s.pte;
-                s.pte = NIL;
-            }
-            Op::MmapSemLock => s.mmap_sem = true,
-            Op::MmapSemUnlock => s.mmap_sem = false,
-            Op::RmapReadLock => s.rmap_readers += 1,
-            Op::RmapReadUnlock => s.rmap_readers -= 1,
-            Op::TakeAllLocks => s.rmap_writer = true,
-            Op::DropAllLocks => s.rmap_writer = false,
-            Op::SpinLock => s.spin = true,
-            Op::SpinUnlock => s.spin = false,
-            Op::SrcuReadLock => {
-                th.slot = s.srcu_idx;
-                s.srcu_readers[th.slot as usize] += 1;
-            }
-            Op::SrcuReadUnlock => {
-                s.srcu_readers[th.slot as usize] -= 1;
-                th.slot = 0;
-            }
-            Op::SynchronizeSrcuFlip => {
-                s.srcu_sync = true;
-                th.slot = s.srcu_idx;
-                s.srcu_idx ^= 1;
-            }
-            Op::SynchronizeSrcuWait => {
-                s.srcu_sync = false;
-                th.slot = 0;
-            }
-            Op::DropMirror => s.drivers[e as usize].mirror = NIL,
-            Op::LinkNext | Op::NextToHead => s.next[e as usize] = s.head,
-            Op::Publish => {
-                s.head = e;
-                s.registered |= bit(e);
-            }
-            Op::HlistAddHeadRcu => {
-                Self::link_at_head(&mut s, e);
-                s.registered |= bit(e);
-            }
-            Op::Unlink | Op::HlistDelInitRcu => {
-                Self::unlink(&mut s, e);
-                s.registered &= !bit(e);
-            }
-            Op::CallOwn(cb) => self.deliver(&mut s, e, cb, 0),
-            Op::CheckHashed => {
-                if s.linked() & bit(e) == 0 {
-                    // Teardown unlinked it: skip release and unlink, go to synchronize_srcu.
-                    s.registered &= !bit(e);
-                    advance = false;
-                    th.pc = program
-                        .iter()
-                        .position(|op| *op == Op::SynchronizeSrcuFlip)
-                        .unwrap_or(program.len()) as u8;
-                }
-            }
-            Op::UnlinkAll => {
-                if s.head != NIL {
-                    let first = s.head;
-                    s.head = s.next[first as usize];
-                    advance = false;
-                }
-            }
-            Op::ItreeStartBody => {
-                s.itree_active += 1;
-                th.callback = Self::walk_callback_from(program, th.pc as usize);
-                th.called = 0;
-                th.cursor = s.head;
-                th.must = s.linked();
-                if s.head != NIL {
-                    s.itree_seq |= 1;
-                    th.wpc = WalkPc::Call;
-                } else {
-                    th.wpc = WalkPc::Done;
-                }
-                th.slot = s.itree_seq;
-            }
-            Op::ItreeEndBody => {
-                s.itree_active -= 1;
-                if s.itree_active == 0 && s.itree_seq & 1 == 1 {
-                    s.itree_seq = s.itree_seq.wrapping_add(1);
-                    for n in 0..crate::config::MAX_NOTIFIERS as u8 {
-                        if s.deferred_insert & bit(n) != 0 {
-                            Self::link_at_head(&mut s, n);
-                        }
-                        if s.deferred_remove & bit(n) != 0 {
-                            Self::unlink(&mut s, n);
-                        }
-                    }
-                    s.deferred_insert = 0;
-                    s.deferred_remove = 0;
-                }
-                th.slot = 0;
-            }
-            Op::ItreeInsertBody => {
-                if s.itree_active > 0 {
-                    if s.itree_seq & 1 == 1 {
-                        s.deferred_insert |= bit(e);
-                    } else {
-                        s.itree_seq |= 1;
-                        Self::link_at_head(&mut s, e);
-                    }
-                    s.drivers[e as usize].seq = s.itree_seq;
-                } else {
-                    s.drivers[e as usize].seq = s.itree_seq.wrapping_sub(1);
-                    Self::link_at_head(&mut s, e);
-                }
-                s.registered |= bit(e);
-            }
-            Op::ItreeRemoveBody => {
-                th.slot = 0;
-                if s.itree_seq & 1 == 1 {
-                    if s.deferred_insert & bit(e) != 0 {
-                        s.deferred_insert &= !bit(e);
-                    } else {
-                        s.deferred_remove |= bit(e);
-                        th.slot = s.itree_seq;
-                    }
-                } else {
-                    Self::unlink(&mut s, e);
-                }
-                s.registered &= !bit(e);
-            }
-            Op::ItreeRemoveWait => th.slot = 0,
-            Op::GateEnter => s.emm_active += 1,
-            Op::GateCheck => {
-                if !s.emm_stopping {
-                    // Entered: skip the back-off and the wait, to the window's first op.
-                    advance = false;
-                    th.pc = position_from(program, th.pc as usize, Op::GateWait) as u8 + 1;
-                }
-            }
-            Op::GateBackoff | Op::GateExit => s.emm_active -= 1,
-            Op::GateWait => {
-                // Try to enter again: count in anew.
-                advance = false;
-                th.pc = position_before(program, th.pc as usize, Op::GateEnter)
-                    .expect("a drain's wait follows its count") as u8;
-            }
-            Op::GateStop => s.emm_stopping = true,
-            Op::GateDrain => {}
-            Op::GateResume => s.emm_stopping = false,
-            Op::Snapshot => {
-                if s.drivers[e as usize].released {
-                    advance = false;
-                    th.pc = program.len() as u8;
-                } else {
-                    th.slot = s.drivers[e as usize].seq;
-                }
-            }
-            Op::ReadPte => th.pte_read = s.pte,
-            Op::CheckInstall | Op::ReadRetryInstall => {
-                s.threads[t] = th;
-                let retry = self.fault_retries(&s, t);
-                let d = &mut s.drivers[e as usize];
-                advance = false;
-                if !d.released && retry {
-                    th.pc = 0;
-                } else {
-                    if !d.released && th.pte_read != NIL {
-                        d.mirror = th.pte_read;
-                        d.installed = true;
-                    }
-                    th.pc = program.len() as u8;
-                }
-                th.slot = 0;
-                th.pte_read = NIL;
-            }
-            Op::ReadBegin => {
-                let d = &s.drivers[e as usize];
-                advance = false;
-                if d.released {
-                    th.pc = program.len() as u8;
-                } else {
-                    th.slot = d.seq;
-                    th.pc += 1;
-                    if th.slot != s.itree_seq {
-                        // Not invalidating: skip the wait.
-                        th.pc = position_from(program, th.pc as usize, Op::ReadBeginWait) as u8 + 1;
-                    }
-                }
-            }
-            Op::ReadBeginWait => {}
-        }
-        if advance {
-            th.pc += 1;
-        }
-        s.threads[t] = th;
-        // A notifier that leaves the chain no longer has to be called by walks under way.
-        let removed = if unlinks {
-            linked_before & !s.linked()
-        } else {
-            0
-        };
-        if removed != 0 {
-            for th in s.threads.iter_mut() {
-                th.must &= !removed;
-            }
-        }
-        s
-    }
-
     /// What this variant and configuration have, which decides the properties that apply. The
     /// inductive invariant needs a correct variant running its own programs (a model built
     /// from edited programs is another protocol, which that invariant says nothing about).
@@ -785,14 +420,17 @@ impl EmmModel {
     /// invalidation they see, which `no_stale_secondary` judges.
     pub fn scope(&self) -> Scope {
         let c = &self.config;
+        let p = &self.programs;
         Scope {
             registrations: c.registrations > 0,
             unregistrations: c.unregistrations > 0,
             teardown: c.teardown,
-            stop_start: self.variant.has_stop_start(),
-            end_callback: self.variant.has_end_callback(),
-            release_callback: self.variant.has_release(),
-            inductive_invariant: crate::invariants::of(self.variant).is_some() && self.layout.own(),
+            stop_start: p.delivers(Callback::Stop),
+            end_callback: p.delivers(Callback::InvalidateEnd),
+            release_callback: p.delivers(Callback::Release) && self.traits().family != Family::Interval,
+            inductive_invariant: crate::invariants::of(self.variant).is_some()
+                && self.layout.own()
+                && crate::invariants::covers(&self.config),
         }
     }
 
@@ -837,16 +475,6 @@ impl EmmModel {
             .collect()
     }
 
-    /// Whether the fault of driver thread `t` must retry at its check (KVM: an invalidation is
-    /// open or `seq` moved since the snapshot; interval: `mmu_interval_read_retry()`).
-    pub fn fault_retries(&self, s: &State, t: usize) -> bool {
-        let d = &s.drivers[self.own(s, t) as usize];
-        let th = &s.threads[t];
-        match self.variant {
-            Variant::IntervalSeq => d.seq != th.slot,
-            _ => d.in_progress > 0 || d.seq != th.slot,
-        }
-    }
 }
 
 impl Model for EmmModel {
@@ -910,6 +538,10 @@ impl View<'_> {
     fn callbacks(&self) -> impl Iterator<Item = CallbackView> + '_ {
         (0..self.model.actors.len()).filter_map(|t| {
             let th = &self.state.threads[t];
+            // A step that oopsed ran no callback.
+            if th.fault_kind().is_some() {
+                return None;
+            }
             let actor = self.model.actors[t];
             if matches!(th.wpc, WalkPc::Call | WalkPc::Wait) {
                 return Some(CallbackView {
@@ -919,7 +551,7 @@ impl View<'_> {
                 });
             }
             match self.model.program(t).get(th.pc as usize) {
-                Some(Op::CallOwn(cb)) => Some(CallbackView {
+                Some(Op::CallOwn(cb) | Op::CallTaken(cb)) => Some(CallbackView {
                     actor: actor.id,
                     notifier: self.model.own(self.state, t) as NotifierId,
                     callback: *cb,
@@ -982,6 +614,18 @@ impl Observe for View<'_> {
             holding: matches!(th.wpc, WalkPc::Call | WalkPc::Wait | WalkPc::LoadNext)
                 .then_some(th.cursor as NotifierId),
             finished,
+            // A finished walk's op is the one before the pc; only a walk that stops at its
+            // first failure abandons its invalidation.
+            abandoned: finished
+                && th.flags & crate::state::flags::START_FAILED != 0
+                && th.pc > 0
+                && matches!(
+                    self.model.program(t)[th.pc as usize - 1],
+                    Op::Walk {
+                        early_return: true,
+                        ..
+                    }
+                ),
         }
     }
 
@@ -1002,12 +646,17 @@ impl Observe for View<'_> {
     }
 
     fn invalidation_in_progress(&self) -> bool {
-        let (begin, end) = self.model.vm_window;
         self.model.actors.iter().enumerate().any(|(t, a)| {
+            let (begin, end) = match a.id.role {
+                Role::Vm => self.model.windows[0],
+                Role::Fault => self.model.windows[1],
+                Role::Oom => self.model.windows[2],
+                _ => return false,
+            };
             let th = &self.state.threads[t];
             // Inside the window once the op that begins it has taken its first step.
             let begun = th.pc > begin || (th.pc == begin && th.wpc != WalkPc::Idle);
-            a.id.role == Role::Vm && begun && th.pc < end
+            begun && th.pc < end && th.fault_kind().is_none()
         })
     }
 
@@ -1023,6 +672,18 @@ impl Observe for View<'_> {
 
     fn is_final(&self) -> bool {
         self.model.is_final(self.state)
+    }
+
+    fn memory_fault(&self) -> Option<MemoryFault> {
+        self.model.actors.iter().enumerate().find_map(|(t, a)| {
+            let th = &self.state.threads[t];
+            let kind = th.fault_kind()?;
+            Some(MemoryFault {
+                actor: a.id,
+                op: self.model.faulting_op(t, th),
+                kind,
+            })
+        })
     }
 
     fn can_step(&self) -> bool {

@@ -4,15 +4,39 @@
 //! hashes in a few dozen nanoseconds: the checker stores only its 8-byte fingerprint, but it
 //! builds and hashes every successor.
 
-use crate::config::{MAX_INVALIDATORS, MAX_NOTIFIERS, MAX_REGISTRATIONS, MAX_UNREGISTRATIONS};
-use emm_proofs::Callback;
+use crate::config::{
+    MAX_INVALIDATORS, MAX_NOTIFIERS, MAX_REGISTRATIONS, MAX_UNREGISTRATIONS, MAX_VMA_FAULTS,
+};
+use emm_proofs::{Callback, FaultKind};
 
 /// "No node" (`NULL`) and "no frame".
 pub const NIL: u8 = u8::MAX;
 
+/// An hlist node's `pprev`, UNHASHED: `NULL`.
+pub const PPREV_NULL: u8 = u8::MAX;
+/// An hlist node's `pprev`, POISONED: `LIST_POISON2`.
+pub const PPREV_POISON: u8 = u8::MAX - 1;
+/// An hlist node's `pprev`, LINKED first: `&h->first`. Any other value `k` is `&nk->next`.
+pub const PPREV_HEAD: u8 = u8::MAX - 2;
+
 /// The most threads of one configuration: VM threads, registrars, unregistrars, the drivers of
-/// the new notifiers, teardown and aging.
-pub const MAX_THREADS: usize = MAX_INVALIDATORS + 2 * MAX_REGISTRATIONS + MAX_UNREGISTRATIONS + 2;
+/// the new notifiers, teardown, aging, the page faults and the OOM reaper.
+pub const MAX_THREADS: usize =
+    MAX_INVALIDATORS + 2 * MAX_REGISTRATIONS + MAX_UNREGISTRATIONS + MAX_VMA_FAULTS + 3;
+
+/// Bits of [`Thread::flags`].
+pub mod flags {
+    /// Queued for a write lock (`mmap_sem`, the `anon_vma` rwsem, the VMA lock): the second
+    /// phase of the step takes it.
+    pub const QUEUED: u8 = 1;
+    /// The fault holds the VMA read lock (not `mmap_sem`).
+    pub const HOLDS_VMA: u8 = 2;
+    /// A non-blocking start of this invalidation returned `-EAGAIN`.
+    pub const START_FAILED: u8 = 4;
+    /// The thread's step dereferenced bad memory: it oopsed and runs no more. The kind is in
+    /// the high bits ([`fault_kind`](super::Thread::fault_kind)).
+    pub const FAULTED: u8 = 8;
+}
 
 /// Where a thread is inside a walk over the chain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,6 +76,14 @@ pub struct Thread {
     pub slot: u8,
     /// What a fault read from the PTE.
     pub pte_read: u8,
+    /// [`flags`] bits, and for a faulted thread what it dereferenced (bits 4..8: 0 `NULL`,
+    /// 1 poison, 2 + n freed notifier `n`).
+    pub flags: u8,
+    /// Nesting depth of the thread's read-side sections (RCU or SRCU).
+    pub depth: u8,
+    /// The grace periods that wait for this thread's current read-side section: bit `b` for
+    /// the synchronizer of slot `b` ([`EmmModel::grace_period_slot`](crate::EmmModel)).
+    pub gp: u8,
 }
 
 impl Default for Thread {
@@ -66,6 +98,9 @@ impl Default for Thread {
             old: [NIL; 2],
             slot: 0,
             pte_read: NIL,
+            flags: 0,
+            depth: 0,
+            gp: 0,
         }
     }
 }
@@ -73,7 +108,29 @@ impl Default for Thread {
 impl Thread {
     /// Whether the thread has taken a step.
     pub fn started(&self) -> bool {
-        self.pc > 0 || self.wpc != WalkPc::Idle
+        self.pc > 0 || self.wpc != WalkPc::Idle || self.flags != 0
+    }
+
+    /// What a faulted thread's step dereferenced.
+    pub fn fault_kind(&self) -> Option<FaultKind> {
+        if self.flags & flags::FAULTED == 0 {
+            return None;
+        }
+        Some(match self.flags >> 4 {
+            0 => FaultKind::Null,
+            1 => FaultKind::Poison,
+            k => FaultKind::Freed((k - 2) as usize),
+        })
+    }
+
+    /// Marks the thread faulted on `kind`.
+    pub fn set_fault(&mut self, kind: FaultKind) {
+        let code = match kind {
+            FaultKind::Null => 0,
+            FaultKind::Poison => 1,
+            FaultKind::Freed(n) => 2 + n as u8,
+        };
+        self.flags = (self.flags & 0x0f) | flags::FAULTED | code << 4;
     }
 }
 
@@ -140,8 +197,13 @@ pub struct State {
     pub head: u8,
     /// Each notifier's `next`.
     pub next: [u8; MAX_NOTIFIERS],
+    /// Each notifier's hlist `pprev`: [`PPREV_HEAD`], `k` for `&nk->next`, [`PPREV_NULL`],
+    /// [`PPREV_POISON`].
+    pub pprev: [u8; MAX_NOTIFIERS],
     /// Notifiers registered and not yet unlinked by their unregister (ghost, bit mask).
     pub registered: u8,
+    /// Notifiers their owners have freed (bit mask).
+    pub freed_nodes: u8,
     /// The page's PTE: the frame it maps, or [`NIL`].
     pub pte: u8,
     /// The frame the next zap maps: frames are never reused.
@@ -150,18 +212,25 @@ pub struct State {
     pub freed: u8,
     /// `mmap_sem` held for write.
     pub mmap_sem: bool,
-    /// Readers of the reverse-map lock.
+    /// Readers of `mmap_sem`.
+    pub mmap_readers: u8,
+    /// Writers queued for `mmap_sem`.
+    pub mmap_waiting: u8,
+    /// Holders of the reverse-map lock as reclaim and aging take it (for read; at most one
+    /// where it is exclusive).
     pub rmap_readers: u8,
     /// The reverse-map locks are held for write (`mm_take_all_locks`).
     pub rmap_writer: bool,
+    /// Writers queued for the `anon_vma` rwsem.
+    pub rmap_waiting: u8,
+    /// Readers of the VMA lock (`vma_start_read`).
+    pub vma_readers: u8,
+    /// The VMA is write-locked (`vm_lock_seq == mm_lock_seq`).
+    pub vma_locked: bool,
+    /// A `vma_start_write()` waits for the VMA's readers.
+    pub vma_waiting: bool,
     /// The notifier list's spinlock (or the interval `subscriptions->lock`) is held.
     pub spin: bool,
-    /// SRCU's current index.
-    pub srcu_idx: u8,
-    /// SRCU readers per index.
-    pub srcu_readers: [u8; 2],
-    /// A `synchronize_srcu()` holds the SRCU mutex.
-    pub srcu_sync: bool,
     /// Drain: open walk windows (`mm->emm_active`).
     pub emm_active: u8,
     /// Drain: a register or unregister is stopping the mm (`mm->emm_stopping`).
@@ -182,7 +251,7 @@ pub struct State {
 
 /// Bytes of [`State::encode`]'s output.
 const ENCODED_BYTES: usize =
-    23 + MAX_UNREGISTRATIONS + MAX_NOTIFIERS + 7 * MAX_NOTIFIERS + 9 * MAX_THREADS;
+    27 + MAX_UNREGISTRATIONS + 2 * MAX_NOTIFIERS + 7 * MAX_NOTIFIERS + 12 * MAX_THREADS;
 
 impl std::hash::Hash for State {
     fn hash<H: std::hash::Hasher>(&self, hasher: &mut H) {
@@ -209,14 +278,15 @@ impl State {
             self.pte,
             self.next_frame,
             self.freed,
-            self.mmap_sem as u8,
+            self.freed_nodes,
+            self.mmap_sem as u8 | (self.vma_locked as u8) << 1 | (self.vma_waiting as u8) << 2,
+            self.mmap_readers,
+            self.mmap_waiting,
             self.rmap_readers,
             self.rmap_writer as u8,
+            self.rmap_waiting,
+            self.vma_readers,
             self.spin as u8,
-            self.srcu_idx,
-            self.srcu_readers[0],
-            self.srcu_readers[1],
-            self.srcu_sync as u8,
             self.emm_active,
             self.emm_stopping as u8,
             self.itree_seq,
@@ -233,6 +303,7 @@ impl State {
         put(&self.targets);
         let notifiers = self.notifier_count as usize;
         put(&self.next[..notifiers]);
+        put(&self.pprev[..notifiers]);
         for d in &self.drivers[..notifiers] {
             put(&[
                 d.mirror,
@@ -255,6 +326,9 @@ impl State {
                 t.old[1],
                 t.slot,
                 t.pte_read,
+                t.flags,
+                t.depth,
+                t.gp,
             ]);
         }
         i
@@ -343,14 +417,18 @@ impl State {
                 }
             })
         };
-        let (next, drivers) = (self.next, self.drivers);
+        // A pprev names a node only below PPREV_HEAD (&nk->next); the rest are markers.
+        let pprev_of = |x: u8| if x < PPREV_HEAD { rename[x as usize] } else { x };
+        let (next, pprev, drivers) = (self.next, self.pprev, self.drivers);
         for old in 0..self.notifier_count as usize {
             let new = rename[old] as usize;
             self.next[new] = node(next[old]);
+            self.pprev[new] = pprev_of(pprev[old]);
             self.drivers[new] = drivers[old];
         }
         self.head = node(self.head);
         self.registered = mask(self.registered);
+        self.freed_nodes = mask(self.freed_nodes);
         self.deferred_insert = mask(self.deferred_insert);
         self.deferred_remove = mask(self.deferred_remove);
         for t in self.targets.iter_mut() {
@@ -360,6 +438,9 @@ impl State {
             th.cursor = node(th.cursor);
             th.called = mask(th.called);
             th.must = mask(th.must);
+            if let Some(emm_proofs::FaultKind::Freed(n)) = th.fault_kind() {
+                th.set_fault(emm_proofs::FaultKind::Freed(rename[n] as usize));
+            }
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use crate::config::Variant;
 use crate::model::EmmModel;
-use crate::program::Op;
-use crate::state::{State, WalkPc, NIL};
-use emm_proofs::{Callback, Outcome, Prop, Role, Violation};
+use crate::program::{LockKind, Op};
+use crate::state::{flags, State, WalkPc, NIL, PPREV_NULL, PPREV_POISON};
+use emm_proofs::{Callback, Family, Outcome, Prop, Role, Violation};
 use std::fmt::Write as _;
 
 /// A node in traces: `nX`, or `NULL`.
@@ -26,6 +26,30 @@ pub(crate) fn frame(f: u8) -> String {
     }
 }
 
+/// The version's words for a lock or read-side step (`spin_lock(&anon_vma->lock)` in
+/// v2.6.27, `down_read(&anon_vma->rwsem)` from v3.8, `rcu_read_lock` before v3.7).
+fn versioned(model: &EmmModel, op: Op) -> Option<String> {
+    let t = model.traits();
+    let rcu = t.read_side == Some("rcu");
+    let exclusive = t.rmap == LockKind::Exclusive;
+    let spin_era = model.variant.family() == Family::Emm
+        || model.variant == Variant::MmuNotifierV2_6_27
+        || model.variant == Variant::OursEmmStopDrainStart;
+    Some(match op {
+        Op::RmapReadLock if exclusive && spin_era => "spin_lock(anon_vma->lock)".into(),
+        Op::RmapReadLock if exclusive => "mutex_lock(anon_vma->mutex)".into(),
+        Op::RmapReadLock => "down_read(anon_vma->rwsem)".into(),
+        Op::RmapReadUnlock if exclusive && spin_era => "spin_unlock(anon_vma->lock)".into(),
+        Op::RmapReadUnlock if exclusive => "mutex_unlock(anon_vma->mutex)".into(),
+        Op::RmapReadUnlock => "up_read(anon_vma->rwsem)".into(),
+        Op::ReadSideLock if rcu => "rcu_read_lock".into(),
+        Op::ReadSideUnlock if rcu => "rcu_read_unlock".into(),
+        Op::SynchronizeStart if rcu => "synchronize_rcu: readers to wait for".into(),
+        Op::SynchronizeWait if rcu => "synchronize_rcu: those readers gone".into(),
+        _ => return None,
+    })
+}
+
 /// What thread `t` does in its next step from `s`, named after the kernel step.
 pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
     let program = model.program(t);
@@ -35,22 +59,39 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
     let Some(&op) = program.get(th.pc as usize) else {
         return "(finished)".into();
     };
+    if th.fault_kind().is_some() {
+        return format!("oopsed at {}", op.kernel_text());
+    }
     let last =
         th.pc as usize + 1 == program.len() && matches!(actor.id.role, Role::Reg | Role::Unreg);
     let ret = if last { ", return" } else { "" };
-    let d = &s.drivers[e as usize];
+    let queued = th.flags & flags::QUEUED != 0;
+    let d = &s.drivers[e.min(crate::config::MAX_NOTIFIERS as u8 - 1) as usize];
+    let interval = model.traits().family == Family::Interval;
     let text = match op {
-        Op::Walk { callback, resume } => {
+        Op::Walk {
+            callback,
+            resume,
+            nonblock,
+            ..
+        } => {
             let cb = callback.kernel_name();
+            let nb = if nonblock { " (nonblock)" } else { "" };
             match th.wpc {
                 WalkPc::Idle | WalkPc::Done if resume => format!("{cb}: no notifier in range"),
-                WalkPc::Idle | WalkPc::Done => format!("{cb}: load head -> {}", node(s.head)),
+                WalkPc::Idle | WalkPc::Done => format!("{cb}{nb}: load head -> {}", node(s.head)),
                 WalkPc::Call => match callback {
+                    Callback::Invalidate if nonblock && model.fails_nonblock(th.cursor) => {
+                        format!("invalidate(n{}, nonblock): false, -EAGAIN", th.cursor)
+                    }
                     Callback::Invalidate => format!("invalidate(n{}, seq {})", th.cursor, th.slot),
-                    Callback::Release if model.variant == crate::Variant::IntervalSeq => {
+                    Callback::Release if interval => {
                         format!("invalidate(n{}, MMU_NOTIFY_RELEASE)", th.cursor)
                     }
-                    _ => format!("{cb}(n{})", th.cursor),
+                    Callback::InvalidateStart if nonblock && model.fails_nonblock(th.cursor) => {
+                        format!("{cb}(n{}, nonblock): -EAGAIN", th.cursor)
+                    }
+                    _ => format!("{cb}{nb}(n{})", th.cursor),
                 },
                 WalkPc::Wait => format!("{cb}(n{}): wait", th.cursor),
                 WalkPc::LoadNext => format!(
@@ -67,30 +108,92 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
             f => format!("free f{f}"),
         },
         Op::FreeFrames => format!("exit_mmap: free {}", frame(s.pte)),
-        Op::UnmapPte => format!("unmap_vmas: clear PTE ({})", frame(s.pte)),
-        Op::MmapSemUnlock => format!("up_write(mmap_sem){ret}"),
-        Op::SpinUnlock => format!("spin_unlock{ret}"),
-        Op::SrcuReadLock => format!("srcu_read_lock (idx {})", s.srcu_idx),
-        Op::SrcuReadUnlock => format!("srcu_read_unlock (idx {})", th.slot),
-        Op::SynchronizeSrcuWait => {
-            format!("synchronize_srcu: readers of idx {} gone{ret}", th.slot)
+        Op::UnmapPte => format!("unmap_page_range: clear PTE ({})", frame(s.pte)),
+        Op::MmapSemLock if queued => "down_write(mmap_sem): take it".into(),
+        Op::MmapSemLock if s.mmap_sem || s.mmap_readers > 0 || s.mmap_waiting > 0 => {
+            "down_write(mmap_sem): held, queue".into()
         }
+        Op::MmapSemUnlock => format!("up_write(mmap_sem){ret}"),
+        Op::MmapReadTrylock if s.mmap_sem || s.mmap_waiting > 0 => {
+            "down_read_trylock(mmap_sem): fails".into()
+        }
+        Op::TakeAllLocks if queued => "mm_take_all_locks: take the rmap lock".into(),
+        Op::TakeAllLocks => format!(
+            "mm_take_all_locks{}",
+            if model.traits().rmap == LockKind::Rwsem
+                && (s.rmap_writer || s.rmap_readers > 0 || s.rmap_waiting > 0)
+            {
+                ": rmap rwsem held, queue"
+            } else {
+                ""
+            }
+        ),
+        Op::VmaStartWrite if s.vma_locked => "vma_start_write: already write-locked".into(),
+        Op::VmaStartWrite if !queued && s.vma_readers > 0 => {
+            "vma_start_write: VMA readers, wait".into()
+        }
+        Op::LockVmaUnderRcu if s.vma_locked || s.vma_waiting => {
+            "lock_vma_under_rcu: fails (write-locked), fall back".into()
+        }
+        Op::LockVmaUnderRcu => "lock_vma_under_rcu: VMA read lock".into(),
+        Op::FaultUnlock if th.flags & flags::HOLDS_VMA != 0 => "vma_end_read".into(),
+        Op::FaultUnlock => "mmap_read_unlock".into(),
+        Op::SpinUnlock => format!("spin_unlock{ret}"),
+        Op::SynchronizeWait => format!(
+            "{}{ret}",
+            versioned(model, op).unwrap_or_else(|| op.kernel_text().into())
+        ),
         Op::DropMirror => format!("owner: drop n{e}'s mirror"),
         Op::LinkNext => format!("n{e}->next = head ({})", node(s.head)),
         Op::NextToHead => format!("n{e}->next = head ({})", node(s.head)),
         Op::Publish => format!("rcu_assign_pointer(head, n{e})"),
-        Op::HlistAddHeadRcu => format!("hlist_add_head_rcu(n{e})"),
+        Op::HlistAddInit => format!("n{e}->next = first ({}), n{e}->pprev = &h->first", node(s.head)),
+        Op::HlistAddPublish { rcu: true } => format!("rcu_assign_pointer(h->first, n{e})"),
+        Op::HlistAddPublish { rcu: false } => format!("h->first = n{e}"),
         Op::Unlink if s.head == e => format!("unlink n{e}: head = n{e}->next"),
         Op::Unlink => format!("unlink n{e}: prev->next = n{e}->next"),
+        Op::HlistDelRcu => format!("hlist_del_rcu(n{e}): *pprev = next, pprev = POISON"),
+        Op::HlistDelInitRcu if s.pprev[e as usize] == PPREV_NULL => {
+            format!("hlist_del_init_rcu(n{e}): unhashed, nothing")
+        }
         Op::HlistDelInitRcu => format!("hlist_del_init_rcu(n{e})"),
-        Op::CallOwn(cb) => format!("{}(n{e})", cb.kernel_name()),
-        Op::CheckHashed if s.linked() & (1 << e) != 0 => format!("hlist_unhashed(n{e}): no"),
-        Op::CheckHashed => format!("hlist_unhashed(n{e}): yes, skip release"),
+        Op::CallOwn(cb) | Op::CallTaken(cb) => format!("{}(n{e})", cb.kernel_name()),
+        Op::CheckHashed if s.pprev[e as usize] != PPREV_NULL => {
+            format!("hlist_unhashed(n{e}): no")
+        }
+        Op::CheckHashed => format!("hlist_unhashed(n{e}): yes, skip"),
+        Op::TakeFirst if s.head == NIL => "list empty".into(),
+        Op::TakeFirst => format!("mn = first (n{})", s.head),
         Op::UnlinkAll if s.head == NIL => "list empty".into(),
         Op::UnlinkAll => format!("hlist_del_init_rcu(first = n{})", s.head),
+        Op::OwnerFree => format!("owner: kfree(n{e}){ret}"),
+        Op::SkipUnwind if th.flags & flags::START_FAILED != 0 => {
+            "a start failed: unwind (end on every notifier)".into()
+        }
+        Op::SkipUnwind => "every start succeeded: no unwind".into(),
+        Op::SkipIfStartFailed if th.flags & flags::START_FAILED != 0 => {
+            "start returned -EAGAIN: skip this vma".into()
+        }
+        Op::SkipIfStartFailed => "start succeeded: unmap".into(),
+        Op::ItreeEndBody => format!(
+            "mn_itree_inv_end: active = {}{}",
+            s.itree_active.saturating_sub(1),
+            if s.itree_active == 1 && s.itree_seq & 1 == 1 {
+                ", release"
+            } else {
+                ""
+            }
+        ),
+        Op::ItreeSeqRelease => format!("mn_itree_inv_end: invalidate_seq = {}", s.itree_seq.wrapping_add(1)),
+        Op::ItreeDeferred => match (s.deferred_insert | s.deferred_remove).trailing_zeros() {
+            8 => "mn_itree_inv_end: deferred list done".into(),
+            n if s.deferred_insert & (1 << n) != 0 => format!("mn_itree_inv_end: insert n{n}"),
+            n => format!("mn_itree_inv_end: remove n{n}"),
+        },
         Op::ItreeInsertBody => format!("__mmu_interval_notifier_insert(n{e})"),
         Op::ItreeRemoveBody => format!("mmu_interval_notifier_remove(n{e})"),
-        Op::ItreeRemoveWait => format!("remove: wait for seq != {}{ret}", th.slot),
+        Op::ItreeRemoveWait => format!("remove: wait for READ_ONCE(seq) != {}{ret}", th.slot),
+        Op::ItreeRemoveWaitLocked => format!("remove: wait for seq != {} (locked){ret}", th.slot),
         Op::Snapshot if d.released => "fault: released, give up".into(),
         Op::Snapshot => format!("fault: s = seq ({})", d.seq),
         Op::ReadPte => format!("fault: read PTE -> {}", frame(s.pte)),
@@ -116,8 +219,8 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
             }
         ),
         Op::ReadBeginWait => format!("read_begin: wait for seq != {}", th.slot),
-        // The steps that act on no node, frame or value read the same as in the spec's list.
-        other => other.kernel_text().into(),
+        // The steps that act on no node, frame or value read as the version writes them.
+        other => versioned(model, other).unwrap_or_else(|| other.kernel_text().into()),
     };
     text
 }
@@ -147,23 +250,83 @@ pub fn changes(model: &EmmModel, a: &State, b: &State) -> String {
     if a.mmap_sem != b.mmap_sem {
         push(format!("mmap_sem {}", flag(b.mmap_sem)));
     }
+    if a.mmap_readers != b.mmap_readers {
+        push(format!("mmap_sem readers={}", b.mmap_readers));
+    }
+    if a.mmap_waiting != b.mmap_waiting {
+        push(format!("mmap_sem writers queued={}", b.mmap_waiting));
+    }
     if a.rmap_readers != b.rmap_readers {
-        push(format!("rmap readers={}", b.rmap_readers));
+        push(format!("rmap holders={}", b.rmap_readers));
     }
     if a.rmap_writer != b.rmap_writer {
         push(format!("all rmap locks {}", flag(b.rmap_writer)));
     }
+    if a.rmap_waiting != b.rmap_waiting {
+        push(format!("rmap writers queued={}", b.rmap_waiting));
+    }
+    if a.vma_readers != b.vma_readers {
+        push(format!("VMA readers={}", b.vma_readers));
+    }
+    if a.vma_locked != b.vma_locked {
+        push(format!(
+            "VMA {}",
+            if b.vma_locked {
+                "write-locked"
+            } else {
+                "unlocked"
+            }
+        ));
+    }
     if a.spin != b.spin {
         push(format!("lock {}", flag(b.spin)));
     }
-    if a.srcu_idx != b.srcu_idx {
-        push(format!("srcu idx={}", b.srcu_idx));
+    for n in 0..model.config.total_notifiers() {
+        if a.pprev[n] != b.pprev[n] && matches!(b.pprev[n], PPREV_NULL | PPREV_POISON) {
+            push(format!(
+                "n{n}->pprev={}",
+                if b.pprev[n] == PPREV_NULL {
+                    "NULL"
+                } else {
+                    "POISON"
+                }
+            ));
+        }
     }
-    if a.srcu_readers != b.srcu_readers {
+    if a.freed_nodes != b.freed_nodes {
+        for n in 0..8u8 {
+            if b.freed_nodes & !a.freed_nodes & (1 << n) != 0 {
+                push(format!("n{n} freed"));
+            }
+        }
+    }
+    let depth = |s: &State| {
+        s.threads[..model.actors().len()]
+            .iter()
+            .filter(|t| t.depth > 0)
+            .count()
+    };
+    if depth(a) != depth(b) {
         push(format!(
-            "srcu readers={}/{}",
-            b.srcu_readers[0], b.srcu_readers[1]
+            "{} readers={}",
+            model.traits().read_side.unwrap_or("rcu"),
+            depth(b)
         ));
+    }
+    for (t, (x, y)) in a.threads.iter().zip(&b.threads).enumerate().take(model.actors().len()) {
+        if x.fault_kind().is_none() {
+            if let Some(kind) = y.fault_kind() {
+                push(format!(
+                    "{} OOPS: {}",
+                    model.actors()[t].id,
+                    match kind {
+                        emm_proofs::FaultKind::Null => "NULL dereference".to_string(),
+                        emm_proofs::FaultKind::Poison => "LIST_POISON2 dereference".to_string(),
+                        emm_proofs::FaultKind::Freed(n) => format!("n{n} used after free"),
+                    }
+                ));
+            }
+        }
     }
     if a.emm_active != b.emm_active {
         push(format!("emm_active={}", b.emm_active));
@@ -450,7 +613,7 @@ impl Trace {
                 );
             }
         }
-        if !started && model.actors()[freer].id.role == Role::Vm {
+        if !started && matches!(model.actors()[freer].id.role, Role::Vm | Role::Fault) {
             let _ = write!(
                 text,
                 "; n{n} never received that invalidation's invalidate_start"
@@ -503,36 +666,64 @@ pub fn readable(model: &EmmModel, s: &State) -> String {
         }
     );
     let held = |on: bool| if on { "held" } else { "free" };
-    let locks = match model.variant {
-        Variant::RcuPublish | Variant::EmmStopStart => {
-            format!("mmap_sem {}", held(s.mmap_sem))
+    let t = model.traits();
+    let mut locks = vec![format!(
+        "mmap_sem {}{}{}",
+        held(s.mmap_sem),
+        if s.mmap_readers > 0 {
+            format!(", {} readers", s.mmap_readers)
+        } else {
+            String::new()
+        },
+        if s.mmap_waiting > 0 {
+            format!(", {} writers queued", s.mmap_waiting)
+        } else {
+            String::new()
         }
-        Variant::EmmStopDrainStart => format!(
-            "mmap_sem {}; emm_active {}; emm_stopping {}",
-            held(s.mmap_sem),
-            s.emm_active,
-            s.emm_stopping as u8
-        ),
-        Variant::TakeAllLocks => format!(
-            "mmap_sem {}; rmap readers {}{}; spinlock {}; srcu idx {}, readers {}/{}{}",
-            held(s.mmap_sem),
-            s.rmap_readers,
-            if s.rmap_writer {
-                ", all taken (mm_take_all_locks)"
+    )];
+    locks.push(format!(
+        "rmap holders {}{}{}",
+        s.rmap_readers,
+        if s.rmap_writer {
+            ", all taken (mm_take_all_locks)"
+        } else {
+            ""
+        },
+        if s.rmap_waiting > 0 {
+            ", a writer queued"
+        } else {
+            ""
+        }
+    ));
+    if t.vma_locks {
+        locks.push(format!(
+            "VMA readers {}{}",
+            s.vma_readers,
+            if s.vma_locked { ", write-locked" } else { "" }
+        ));
+    }
+    if let Some(rs) = t.read_side {
+        let readers: Vec<String> = model
+            .actors()
+            .iter()
+            .enumerate()
+            .filter(|&(u, _)| s.threads[u].depth > 0)
+            .map(|(u, a)| {
+                let gp = s.threads[u].gp;
+                format!("{}{}", a.id, if gp != 0 { " (a grace period waits)" } else { "" })
+            })
+            .collect();
+        locks.push(format!(
+            "{rs} readers: {}",
+            if readers.is_empty() {
+                "none".into()
             } else {
-                ""
-            },
-            held(s.spin),
-            s.srcu_idx,
-            s.srcu_readers[0],
-            s.srcu_readers[1],
-            if s.srcu_sync {
-                ", synchronize_srcu running"
-            } else {
-                ""
+                readers.join(", ")
             }
-        ),
-        Variant::IntervalSeq => format!(
+        ));
+    }
+    if t.family == Family::Interval {
+        locks.push(format!(
             "subscriptions lock {}; invalidate_seq {}{}; active {}",
             held(s.spin),
             s.itree_seq,
@@ -542,8 +733,17 @@ pub fn readable(model: &EmmModel, s: &State) -> String {
                 ""
             },
             s.itree_active
-        ),
-    };
+        ));
+    } else if t.read_side.is_some() {
+        locks.push(format!("notifier lock {}", held(s.spin)));
+    }
+    if model.variant == Variant::OursEmmStopDrainStart {
+        locks.push(format!(
+            "emm_active {}; emm_stopping {}",
+            s.emm_active, s.emm_stopping as u8
+        ));
+    }
+    let locks = locks.join("; ");
     let _ = writeln!(out, "locks     {locks}");
     for n in 0..notifiers {
         let d = &s.drivers[n];
@@ -566,7 +766,10 @@ pub fn readable(model: &EmmModel, s: &State) -> String {
         if s.deferred_remove & (1 << n) != 0 {
             flags.push("remove deferred");
         }
-        let stops = if model.variant.has_stop_start() {
+        if s.freed_nodes & (1 << n) != 0 {
+            flags.push("freed by its owner");
+        }
+        let stops = if model.programs().delivers(Callback::Stop) {
             format!(", stops {}, starts {}", d.stops, d.starts)
         } else {
             String::new()
@@ -585,8 +788,11 @@ pub fn readable(model: &EmmModel, s: &State) -> String {
     }
     for (t, a) in model.actors().iter().enumerate() {
         let done = s.threads[t].pc as usize >= model.program(t).len();
+        let oopsed = s.threads[t].fault_kind().is_some();
         let at = if done {
             "finished".to_string()
+        } else if oopsed {
+            describe(model, s, t)
         } else if model.enabled(s, t) {
             format!("next: {}", describe(model, s, t))
         } else {

@@ -84,7 +84,7 @@ pub use table::{
     PROPERTIES,
 };
 pub use trace::{Event, FaultOutcome, TraceEntry};
-pub use variant::{UnknownVariant, Variant};
+pub use variant::{Family, UnknownVariant, Variant, VariantInfo, VARIANTS};
 
 /// Index of a notifier (and of its driver) in an observation.
 pub type NotifierId = usize;
@@ -107,6 +107,11 @@ pub enum Role {
     Teardown,
     /// An aging walk: `clear_young` / `referenced` over the chain.
     Aging,
+    /// A page fault that copies on write (`wp_page_copy()`) and invalidates the old page:
+    /// under the VMA read lock where the version has per-VMA locks, else under `mmap_sem`.
+    Fault,
+    /// The OOM reaper: a non-blocking invalidation under `mmap_read_trylock()`.
+    Oom,
 }
 
 /// One actor: a role and its index among the actors of that role (for drivers, the notifier).
@@ -127,6 +132,8 @@ impl fmt::Display for ActorId {
             Role::Drv => write!(f, "drv{}", self.index),
             Role::Teardown => f.write_str("teardown"),
             Role::Aging => f.write_str("aging"),
+            Role::Fault => write!(f, "pf{}", self.index),
+            Role::Oom => f.write_str("oom"),
         }
     }
 }
@@ -138,6 +145,8 @@ pub enum Callback {
     InvalidateStart,
     /// `invalidate_end(range)` (`invalidate_range_end`).
     InvalidateEnd,
+    /// `invalidate_page(address)`: reclaim's one call after the PTE is cleared, before v4.13.
+    InvalidatePage,
     /// An interval notifier's `invalidate(range, cur_seq)`; `MMU_NOTIFY_RELEASE` at teardown.
     Invalidate,
     /// `clear_young(range)`, EMM's `emm_referenced`.
@@ -156,6 +165,7 @@ impl Callback {
         match self {
             Callback::InvalidateStart => "invalidate_start",
             Callback::InvalidateEnd => "invalidate_end",
+            Callback::InvalidatePage => "invalidate_page",
             Callback::Invalidate => "invalidate",
             Callback::ClearYoung => "clear_young",
             Callback::Release => "release",
@@ -229,6 +239,10 @@ pub struct WalkView {
     pub holding: Option<NotifierId>,
     /// The walk has reached the end of the chain.
     pub finished: bool,
+    /// The walk stopped early because a non-blocking start failed (`-EAGAIN`): its
+    /// invalidation is abandoned and zaps nothing, so the notifiers after the failing one
+    /// rightly miss it.
+    pub abandoned: bool,
 }
 
 /// A callback running, or committed to run, on a notifier.
@@ -274,8 +288,33 @@ pub trait Observe {
     fn teardown_freed_frames(&self) -> bool;
     /// Every actor has finished.
     fn is_final(&self) -> bool;
+    /// The first dereference of freed, `NULL` or poisoned memory that some step made, if any.
+    fn memory_fault(&self) -> Option<MemoryFault>;
     /// Some actor can take a step now.
     fn can_step(&self) -> bool;
+}
+
+/// What a faulting step dereferenced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultKind {
+    /// A `NULL` pointer: `*pprev = next` on an unhashed hlist node, or the seed's unlink
+    /// searching past the end of the list.
+    Null,
+    /// `LIST_POISON2`: `__hlist_del()` of a node that `hlist_del_rcu()` already poisoned.
+    Poison,
+    /// A notifier (or interval subscription) its owner has freed.
+    Freed(NotifierId),
+}
+
+/// A step that dereferenced memory it must not have: the kernel oopses there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MemoryFault {
+    /// The actor whose step faulted.
+    pub actor: ActorId,
+    /// The step, as the kernel writes it.
+    pub op: Op,
+    /// What it dereferenced.
+    pub kind: FaultKind,
 }
 
 /// A broken property: its name and why.
@@ -357,6 +396,23 @@ pub enum Reason {
     NoRelease {
         /// The notifier.
         notifier: NotifierId,
+    },
+    /// A step dereferenced freed, `NULL` or poisoned memory.
+    MemoryFault(MemoryFault),
+    /// Every thread has finished, and a registered, unreleased notifier's driver still counts
+    /// an invalidation open: its faults retry forever.
+    StartLeftOpen {
+        /// The notifier.
+        notifier: NotifierId,
+        /// Its count.
+        in_progress: i32,
+    },
+    /// A notifier received `release` more than once.
+    ReleasedTwice {
+        /// The notifier.
+        notifier: NotifierId,
+        /// How many it received.
+        releases: u32,
     },
     /// No thread can step and some have not finished.
     Deadlock {
@@ -446,6 +502,28 @@ impl fmt::Display for Reason {
                 f,
                 "teardown freed the frames but registered notifier n{notifier} never received release"
             ),
+            Reason::MemoryFault(m) => {
+                write!(f, "{}'s step {} dereferences ", m.actor, m.op.kernel_text())?;
+                match m.kind {
+                    FaultKind::Null => f.write_str("a NULL pointer"),
+                    FaultKind::Poison => f.write_str("LIST_POISON2"),
+                    FaultKind::Freed(n) => {
+                        write!(f, "notifier n{n}, which its owner has freed")
+                    }
+                }
+            }
+            Reason::StartLeftOpen {
+                notifier,
+                in_progress,
+            } => write!(
+                f,
+                "every thread has finished and notifier n{notifier} still counts an invalidation \
+                 open (in_progress = {in_progress}): its driver's faults retry forever"
+            ),
+            Reason::ReleasedTwice { notifier, releases } => write!(
+                f,
+                "notifier n{notifier} received release {releases} times"
+            ),
             Reason::Deadlock { blocked } => {
                 f.write_str("no thread can take a step and not every thread has finished")?;
                 for (i, c) in blocked.iter().enumerate() {
@@ -465,8 +543,8 @@ impl fmt::Display for Reason {
             }
             Reason::Invariant { variant, conjunct } => write!(
                 f,
-                "conjunct `{conjunct}` of the {variant} inductive invariant is false \
-                 (proofs/proofs/{variant}.md)"
+                "conjunct `{conjunct}` of the {variant} inductive invariant is false (see its \
+                 proof document in proofs/proofs/)"
             ),
         }
     }

@@ -80,7 +80,8 @@ pub fn no_callback_after_unregister<O: Observe + ?Sized>(o: &O) -> Result<(), Vi
 }
 
 /// [`Prop::WalkIntegrity`]: no walk is about to call a notifier it already called, and no
-/// finished walk skipped one that stayed linked throughout it.
+/// finished walk skipped one that stayed linked throughout it (a walk abandoned by a failed
+/// non-blocking start, whose invalidation zaps nothing, does not run to its end).
 pub fn walk_integrity<O: Observe + ?Sized>(o: &O) -> Result<(), Violation> {
     for i in 0..o.walk_count() {
         let w = o.walk(i);
@@ -96,7 +97,7 @@ pub fn walk_integrity<O: Observe + ?Sized>(o: &O) -> Result<(), Violation> {
                 );
             }
         }
-        if w.finished {
+        if w.finished && !w.abandoned {
             if let Some(n) = w.must_call.difference(w.called).next() {
                 return violated(
                     Prop::WalkIntegrity,
@@ -163,4 +164,51 @@ pub fn deadlock_free<O: Observe + ?Sized>(o: &O) -> Result<(), Violation> {
     }
     let blocked = (0..o.callback_count()).map(|i| o.callback(i)).collect();
     violated(Prop::DeadlockFree, Reason::Deadlock { blocked })
+}
+
+/// [`Prop::MemorySafe`]: no step has dereferenced freed, `NULL` or poisoned memory.
+pub fn memory_safe<O: Observe + ?Sized>(o: &O) -> Result<(), Violation> {
+    match o.memory_fault() {
+        Some(fault) => violated(Prop::MemorySafe, Reason::MemoryFault(fault)),
+        None => Ok(()),
+    }
+}
+
+/// [`Prop::NoStartLeftOpen`]: in a final state, every driver whose notifier is still
+/// registered and has not been released counts no invalidation open. A released driver may
+/// rightly miss ends ("missing an end is ok"), and an unregistered one is gone.
+pub fn no_start_left_open<O: Observe + ?Sized>(o: &O) -> Result<(), Violation> {
+    if !o.is_final() {
+        return Ok(());
+    }
+    for n in 0..o.notifier_count() {
+        let v = o.notifier(n);
+        if v.registered && v.releases == 0 && v.in_progress != 0 {
+            return violated(
+                Prop::NoStartLeftOpen,
+                Reason::StartLeftOpen {
+                    notifier: n,
+                    in_progress: v.in_progress,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// [`Prop::ReleaseAtMostOnce`]: no notifier receives `release` twice.
+pub fn release_at_most_once<O: Observe + ?Sized>(o: &O) -> Result<(), Violation> {
+    for n in 0..o.notifier_count() {
+        let v = o.notifier(n);
+        if v.releases > 1 {
+            return violated(
+                Prop::ReleaseAtMostOnce,
+                Reason::ReleasedTwice {
+                    notifier: n,
+                    releases: v.releases,
+                },
+            );
+        }
+    }
+    Ok(())
 }

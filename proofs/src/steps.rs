@@ -1,102 +1,184 @@
 //! The kernel steps that the actors of the protocols take, by name.
 //!
-//! The model's programs are lists of these steps (`emm_model::program`), the implementation's
+//! The model's programs are lists of these steps (`emm_model::program`, where each step of each
+//! version cites the kernel function and commit or mail it transcribes), the implementation's
 //! trace records them ([`crate::trace`]), and a trace of one is checked against the other by
 //! these names. Each step is one indivisible action of the model; where the kernel's code is
-//! several statements, the model's program says why merging them is sound.
+//! several statements, the step says why no other thread can tell them apart (what they touch
+//! is private, or only read under a lock the thread holds).
+//!
+//! Branches and loops (`if (!hlist_unhashed(...))`, `while (!hlist_empty(...))`, a trylock that
+//! falls back) are steps whose next position depends on what they read; the model's programs
+//! record where each one goes, found from labels, never typed as numbers.
 
 use crate::Callback;
 
 /// One step (or, for [`Op::Walk`], one walk) of an actor's program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
-    /// A walk over the chain delivering `callback` to each notifier. With `resume`, the walk
-    /// starts at the node an earlier op already loaded (interval notifiers find the first node
-    /// under the subscriptions lock), otherwise its first step loads `head`.
+    /// A walk over the chain delivering `callback` to each notifier: the first step loads
+    /// `head` (with `resume`, the walk starts at the node an earlier step loaded: interval
+    /// notifiers find the first node under the subscriptions lock), then one step calls the
+    /// node and one loads its `next`.
     Walk {
         /// What the walk delivers.
         callback: Callback,
         /// Continue from the node already loaded instead of loading `head`.
         resume: bool,
+        /// `if (x) return x;`: the walk stops at the first callback that returns nonzero
+        /// (the EMM walker before the fixup of 2 Apr 2008, 12:03; the interval notifier's walk
+        /// stops at the first `invalidate()` that fails a non-blocking start).
+        early_return: bool,
+        /// The start of a non-blocking invalidation (`blockable == false`, the OOM reaper): a
+        /// notifier that cannot start without sleeping returns `-EAGAIN`.
+        nonblock: bool,
     },
     /// Zap the PTE of invalidation `level` (0 outer, 1 nested): remember the old frame and map
-    /// a fresh one (if the page is still mapped).
+    /// a fresh one (if the page is still mapped): a migration, or a copy-on-write.
     Zap(u8),
     /// Free the frame that invalidation `level` zapped.
     Free(u8),
     /// Teardown frees the address space's frames: the PTE is cleared and its frame freed.
     FreeFrames,
-    /// Teardown's `unmap_vmas()` inside an invalidation: clear the PTE, remembering the frame
-    /// for the free after the invalidation ends.
+    /// `unmap_vmas()` / `unmap_page_range()` inside an invalidation: clear the PTE, remembering
+    /// the frame for the free after the invalidation ends.
     UnmapPte,
-    /// `down_write(&mm->mmap_sem)` (blocks while held).
+    /// `down_write(&mm->mmap_sem)`: takes it if it is free; otherwise queues (a queued writer
+    /// holds back new readers, as the kernel's rwsem does) and takes it when it is free.
     MmapSemLock,
-    /// `up_write(&mm->mmap_sem)`.
+    /// `up_write(&mm->mmap_sem)` (`mmap_write_unlock()`, which since the per-VMA locks also
+    /// ends every VMA write lock: `vma_end_write_all()`).
     MmapSemUnlock,
-    /// Take the page's reverse-map lock for read (`anon_vma_lock_read` in `try_to_unmap`).
+    /// `down_read(&mm->mmap_sem)`: waits while a writer holds it or, where the version's rwsem
+    /// queues readers behind a waiting writer, while one waits.
+    MmapReadLock,
+    /// `down_read_trylock(&mm->mmap_sem)`: fails, and the thread goes elsewhere, if a writer
+    /// holds or waits for it.
+    MmapReadTrylock,
+    /// `up_read(&mm->mmap_sem)`.
+    MmapReadUnlock,
+    /// The reverse-map lock of the page's `anon_vma`, as reclaim and aging take it: a
+    /// spinlock (v2.6.27) or a mutex (v3.0-v3.7), exclusive; the rwsem for read since v3.8.
     RmapReadLock,
-    /// Drop the reverse-map lock taken for read.
+    /// Drop the reverse-map lock.
     RmapReadUnlock,
-    /// `mm_take_all_locks()`: every reverse-map lock for write (blocks while any is held).
+    /// `mm_take_all_locks()`: the `anon_vma` lock for write (queueing like [`Op::MmapSemLock`]
+    /// where it is an rwsem). `mutex_lock(&mm_all_locks_mutex)` is part of the step: it is only
+    /// ever taken with `mmap_sem` held for write, which this thread holds.
     TakeAllLocks,
-    /// `mm_drop_all_locks()`.
+    /// `mm_drop_all_locks()`: the `anon_vma` lock released.
     DropAllLocks,
+    /// `vma_start_write()` in `mm_take_all_locks()` (v6.4): wait for the VMA's readers, then
+    /// mark it write-locked so that `lock_vma_under_rcu()` fails until `vma_end_write_all()`.
+    VmaStartWrite,
+    /// `vma_end_write_all()` in `mm_drop_all_locks()` (v6.4, v6.5).
+    VmaEndWriteAll,
+    /// `lock_vma_under_rcu()`: `vma_start_read()`'s seq check, read-trylock and recheck, one
+    /// step (the VMA lock's writer can only set the seq while it holds the lock for write, which
+    /// the trylock then fails on). On success the fault goes on under the VMA read lock; on
+    /// failure it falls back to `mmap_sem`.
+    LockVmaUnderRcu,
+    /// The fault's unlock: `vma_end_read()` if it holds the VMA read lock, else
+    /// `mmap_read_unlock()`.
+    FaultUnlock,
     /// `spin_lock()` of the notifier list (`mmu_notifier_mm->lock`, or the interval
     /// `subscriptions->lock`).
     SpinLock,
     /// `spin_unlock()` of that lock.
     SpinUnlock,
-    /// `srcu_read_lock(&srcu)`: join the current grace-period index.
-    SrcuReadLock,
-    /// `srcu_read_unlock(&srcu, idx)`.
-    SrcuReadUnlock,
-    /// `synchronize_srcu()`, first half: take the SRCU mutex and flip the index.
-    SynchronizeSrcuFlip,
-    /// `synchronize_srcu()`, second half: wait until no reader of the old index remains.
-    SynchronizeSrcuWait,
+    /// `rcu_read_lock()` (before v3.7) or `srcu_read_lock(&srcu)` (v3.7 on).
+    ReadSideLock,
+    /// `rcu_read_unlock()` or `srcu_read_unlock(&srcu, id)`.
+    ReadSideUnlock,
+    /// `synchronize_rcu()` / `synchronize_srcu()`, first half: the read-side sections open now
+    /// are the ones it waits for.
+    SynchronizeStart,
+    /// The second half: every one of those sections has ended.
+    SynchronizeWait,
     /// The owner, before it unregisters, stops its device using the range: the driver drops
     /// its mirror under its lock. For the protocols whose unregister sends no `release`
-    /// (`rcu-publish`, interval notifiers), this is how a driver ends its mirror.
+    /// (interval notifiers), this is how a driver ends its mirror.
     DropMirror,
     /// `e->next = mm->emm_notifier` (register). One step: `head` only changes under
     /// `mmap_sem`, which this thread holds, and `e` is not yet published.
     LinkNext,
     /// `rcu_assign_pointer(mm->emm_notifier, e)`: publish `e` at the head.
     Publish,
-    /// `hlist_add_head_rcu(&e->hlist, &mm->mmu_notifier_mm->list)`: `e->next = first` and the
-    /// publish of `e`. One step: the list only changes under the notifier lock, which this
-    /// thread holds, and `e` is private until the publish.
-    HlistAddHeadRcu,
-    /// The seed's unlink: `if (head == e) head = e->next; else { find p; p->next = e->next; }`.
-    /// One store step: the loads before the store read links that only change under
-    /// `mmap_sem`, which this thread holds.
+    /// `hlist_add_head()` / `hlist_add_head_rcu()`, the private half: `n->next = first;
+    /// n->pprev = &h->first`. `n` is not reachable yet.
+    HlistAddInit,
+    /// The public half: `h->first = n` (a plain store before v5.3, `rcu_assign_pointer()` from
+    /// 543bdb2d825f), and `first->pprev = &n->next`, which no lock-free reader reads (only
+    /// `hlist_unhashed()`, which sees non-NULL either way).
+    HlistAddPublish {
+        /// `rcu_assign_pointer()` rather than a plain store.
+        rcu: bool,
+    },
+    /// The seed's unlink: `p = head; if (e == p) head = e->next; else { while (p->next != e)
+    /// p = p->next; p->next = e->next; }`. One store step: the loads read links that only
+    /// change under `mmap_sem`, which this thread holds. If `e` is not in the list the search
+    /// dereferences `NULL`.
     Unlink,
     /// The seed's `e->next = mm->emm_notifier` after the unlink.
     NextToHead,
     /// Call `callback` on the thread's own notifier (`e->callback(e, mm, emm_release, ...)`,
     /// `ops->release()` in unregister, `emm_stop` of the new notifier).
     CallOwn(Callback),
-    /// `if (!hlist_unhashed(&subscription->hlist))`: skip the release and the unlink if
-    /// teardown already unlinked the notifier.
+    /// Call `callback` on the node the thread took off the list (`mn->ops->release(mn, mm)` in
+    /// the release loop of v2.6.27 and v3.9).
+    CallTaken(Callback),
+    /// `if (!hlist_unhashed(&mn->hlist))`: go on if the thread's own notifier is hashed, else
+    /// skip to the branch's end.
     CheckHashed,
-    /// `hlist_del_init_rcu()`: unlink, keeping the forward pointer.
+    /// `hlist_del_rcu()` of the thread's own notifier: `*pprev = next; if (next)
+    /// next->pprev = pprev; n->pprev = LIST_POISON2`. Faults if `pprev` is `NULL` or poisoned.
+    HlistDelRcu,
+    /// `hlist_del_init_rcu()` of the thread's own notifier, or in a release loop of the node it
+    /// took: nothing if `pprev` is `NULL`, else `__hlist_del()` and `n->pprev = NULL`.
     HlistDelInitRcu,
-    /// Teardown's loop `while (!hlist_empty) hlist_del_init_rcu(first)`: one node per step.
+    /// A release loop's `while (!hlist_empty(list)) { mn = first; ...`: take the first node, or
+    /// leave the loop.
+    TakeFirst,
+    /// The end of a loop's body: back to its head.
+    LoopBack,
+    /// v3.6 on, teardown: `while (!hlist_empty(list)) hlist_del_init_rcu(first)`, one node per
+    /// step.
     UnlinkAll,
+    /// The owner frees the notifier (or interval subscription) once its unregister (or remove)
+    /// has returned, as the API allows.
+    OwnerFree,
+    /// The end of an `if` branch: skip the `else`.
+    Goto,
+    /// v5.12's `if (ret)` around the unwind walk: skip it if every non-blocking start succeeded.
+    SkipUnwind,
+    /// The OOM reaper's `if (mmu_notifier_invalidate_range_start_nonblock(...)) { ret = false;
+    /// continue; }`: skip the unmap and the end if the start failed.
+    SkipIfStartFailed,
     /// `mn_itree_inv_start_range()` under the lock: `active++`, find the first overlapping
     /// notifier, if any `seq |= 1`; remember `cur_seq`.
     ItreeStartBody,
-    /// `mn_itree_inv_end()` under the lock: `active--`; at 0 with `seq` odd, `seq++` and apply
-    /// the deferred inserts and removes.
+    /// `mn_itree_inv_end()` under the lock, first half: `active--`; unless that reached 0 with
+    /// `seq` odd, the function returns (to its `spin_unlock`).
     ItreeEndBody,
+    /// `mn_itree_inv_end()`: `subscriptions->invalidate_seq++`. A step of its own: the v5.5
+    /// remove reads `invalidate_seq` without the lock.
+    ItreeSeqRelease,
+    /// `mn_itree_inv_end()`: one entry of the deferred list, `interval_tree_insert()` or
+    /// `interval_tree_remove()` on the subscription and `hlist_del()` of its entry, one entry
+    /// per step; the step after the last goes on.
+    ItreeDeferred,
     /// `__mmu_interval_notifier_insert()` under the lock: defer while invalidating, otherwise
     /// insert (setting `seq |= 1` if an invalidation is active); set the notifier's seq.
     ItreeInsertBody,
     /// `mmu_interval_notifier_remove()` under the lock: defer while invalidating (remember
     /// `seq`), cancel a pending deferred insert, or remove.
     ItreeRemoveBody,
-    /// `mmu_interval_notifier_remove()`: `wait_event(wq, invalidate_seq != seq)`.
+    /// `mmu_interval_notifier_remove()` (v5.5-v5.17): `wait_event(wq,
+    /// READ_ONCE(invalidate_seq) != seq)`, reading the seq without the lock.
     ItreeRemoveWait,
+    /// `mmu_interval_notifier_remove()` (v5.18, 319561669a59): `wait_event(wq,
+    /// mmu_interval_seq_released(...))`, which reads the seq under the lock.
+    ItreeRemoveWaitLocked,
     /// Drain: `atomic_inc(&mm->emm_active)` at the start of a walk window.
     GateEnter,
     /// Drain: `if (READ_ONCE(mm->emm_stopping))` back off, else enter the window.
@@ -116,7 +198,7 @@ pub enum Op {
     /// KVM fault: `s = kvm->mmu_invalidate_seq` (waits while `in_progress > 0`: such a
     /// snapshot can only end in a retry).
     Snapshot,
-    /// Fault: read the primary PTE, no lock held.
+    /// Fault: read the primary PTE (GUP), no lock held.
     ReadPte,
     /// KVM fault, under the driver's lock: `if (in_progress || seq != s) retry; install`.
     CheckInstall,
@@ -132,41 +214,60 @@ pub enum Op {
 
 impl Op {
     /// The step in the kernel's words, without the state it acts on (the model's traces add
-    /// the nodes, frames and values).
+    /// the nodes, frames and values, and name each version's locks).
     pub fn kernel_text(self) -> &'static str {
         match self {
             Op::Walk { callback, .. } => callback.kernel_name(),
             Op::Zap(_) => "zap PTE",
             Op::Free(_) => "free the zapped frame",
             Op::FreeFrames => "exit_mmap: free the frames",
-            Op::UnmapPte => "unmap_vmas: clear PTE",
+            Op::UnmapPte => "unmap_page_range: clear PTE",
             Op::MmapSemLock => "down_write(mmap_sem)",
             Op::MmapSemUnlock => "up_write(mmap_sem)",
+            Op::MmapReadLock => "down_read(mmap_sem)",
+            Op::MmapReadTrylock => "down_read_trylock(mmap_sem)",
+            Op::MmapReadUnlock => "up_read(mmap_sem)",
             Op::RmapReadLock => "rmap lock (read)",
             Op::RmapReadUnlock => "rmap unlock",
             Op::TakeAllLocks => "mm_take_all_locks",
             Op::DropAllLocks => "mm_drop_all_locks",
+            Op::VmaStartWrite => "mm_take_all_locks: vma_start_write",
+            Op::VmaEndWriteAll => "mm_drop_all_locks: vma_end_write_all",
+            Op::LockVmaUnderRcu => "lock_vma_under_rcu",
+            Op::FaultUnlock => "vma_end_read / mmap_read_unlock",
             Op::SpinLock => "spin_lock",
             Op::SpinUnlock => "spin_unlock",
-            Op::SrcuReadLock => "srcu_read_lock",
-            Op::SrcuReadUnlock => "srcu_read_unlock",
-            Op::SynchronizeSrcuFlip => "synchronize_srcu: flip index",
-            Op::SynchronizeSrcuWait => "synchronize_srcu: old readers gone",
+            Op::ReadSideLock => "srcu_read_lock",
+            Op::ReadSideUnlock => "srcu_read_unlock",
+            Op::SynchronizeStart => "synchronize_srcu: readers to wait for",
+            Op::SynchronizeWait => "synchronize_srcu: those readers gone",
             Op::DropMirror => "owner: drop the mirror",
             Op::LinkNext => "e->next = head",
             Op::Publish => "rcu_assign_pointer(head, e)",
-            Op::HlistAddHeadRcu => "hlist_add_head_rcu(e)",
+            Op::HlistAddInit => "hlist_add_head: n->next = first, n->pprev = &h->first",
+            Op::HlistAddPublish { rcu: true } => "hlist_add_head_rcu: rcu_assign_pointer(h->first, n)",
+            Op::HlistAddPublish { rcu: false } => "hlist_add_head: h->first = n",
             Op::Unlink => "unlink e",
             Op::NextToHead => "e->next = head (after unlink)",
-            Op::CallOwn(callback) => callback.kernel_name(),
+            Op::CallOwn(callback) | Op::CallTaken(callback) => callback.kernel_name(),
             Op::CheckHashed => "hlist_unhashed(e)",
+            Op::HlistDelRcu => "hlist_del_rcu(e)",
             Op::HlistDelInitRcu => "hlist_del_init_rcu(e)",
+            Op::TakeFirst => "mn = first",
+            Op::LoopBack => "loop",
             Op::UnlinkAll => "hlist_del_init_rcu(first)",
+            Op::OwnerFree => "owner: kfree(e)",
+            Op::Goto => "else",
+            Op::SkipUnwind => "if (ret): unwind",
+            Op::SkipIfStartFailed => "if (start failed) skip",
             Op::ItreeStartBody => "mn_itree_inv_start_range",
-            Op::ItreeEndBody => "mn_itree_inv_end",
+            Op::ItreeEndBody => "mn_itree_inv_end: active--",
+            Op::ItreeSeqRelease => "mn_itree_inv_end: invalidate_seq++",
+            Op::ItreeDeferred => "mn_itree_inv_end: deferred list",
             Op::ItreeInsertBody => "__mmu_interval_notifier_insert",
             Op::ItreeRemoveBody => "mmu_interval_notifier_remove",
-            Op::ItreeRemoveWait => "remove: wait for seq to move",
+            Op::ItreeRemoveWait => "remove: wait for READ_ONCE(seq) to move",
+            Op::ItreeRemoveWaitLocked => "remove: wait for seq to move (under the lock)",
             Op::GateEnter => "atomic_inc(emm_active)",
             Op::GateCheck => "check emm_stopping",
             Op::GateBackoff => "emm_stopping: atomic_dec(emm_active)",
@@ -181,6 +282,17 @@ impl Op {
             Op::ReadBegin => "fault: mmu_interval_read_begin",
             Op::ReadBeginWait => "read_begin: wait for seq to move",
             Op::ReadRetryInstall => "fault: lock; mmu_interval_read_retry; install",
+        }
+    }
+
+    /// A walk that loads `head`, calls every node, and accumulates nothing: the form most
+    /// versions' walkers have.
+    pub const fn walk(callback: Callback) -> Op {
+        Op::Walk {
+            callback,
+            resume: false,
+            early_return: false,
+            nonblock: false,
         }
     }
 }

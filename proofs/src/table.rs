@@ -124,6 +124,43 @@ macro_rules! property_table {
                             notifier lock), SRCU read sides that never block on the writer, and \
                             in stop/start variants restarting exactly the notifiers stopped.",
             }
+            always observation guarantee MemorySafe memory_safe {
+                applies: |_s| true,
+                summary: "no step dereferences a freed notifier or subscription, a NULL or a poisoned pointer",
+                meaning: "A walk that loads the next pointer of a notifier its owner has freed, a \
+                          callback on one, an hlist deletion through a NULL or LIST_POISON2 pprev, \
+                          an interval tree update of a freed subscription: the kernel oopses or \
+                          corrupts memory there.",
+                source: "mmu_notifier_unregister(): the owner may free the notifier once it \
+                         returns; include/linux/list.h: __hlist_del() writes *pprev; \
+                         hlist_del_rcu() poisons pprev (LIST_POISON2); 751efd8610d3 and \
+                         319561669a59 fix two such faults.",
+                mechanism: "hlist_del_init_rcu(), idempotent on an unhashed node (d34883d4e35c); \
+                            the grace period before unregister returns; reading the interval \
+                            seq under the lock in remove (319561669a59).",
+            }
+            always observation guarantee NoStartLeftOpen no_start_left_open {
+                applies: |s| s.end_callback,
+                summary: "in every final state no registered, unreleased driver counts an invalidation open",
+                meaning: "Every invalidate_start a counting driver received is matched by its \
+                          invalidate_end: otherwise its fault path (in_progress > 0: retry) spins \
+                          forever, and KVM's memslot updates wait on it.",
+                source: "include/linux/mmu_notifier.h: invalidate_range_start() and \
+                         invalidate_range_end() must be paired; c2655835fd8c (v5.12): ensure \
+                         range_end() is paired with range_start().",
+                mechanism: "Every invalidation that starts a notifier ends it; since v5.12 a \
+                            failed non-blocking start is unwound by an end walk over every \
+                            notifier that has an end.",
+            }
+            always observation advisory ReleaseAtMostOnce release_at_most_once {
+                applies: |s| s.release_callback && s.teardown && s.unregistrations,
+                summary: "no notifier receives release twice (advisory: the kernel promises at least once)",
+                meaning: "A driver that frees its state in release must cope with a second call: \
+                          unregister and exit_mmap can both send it.",
+                source: "include/linux/mmu_notifier.h: release may be called more than once; \
+                         d34883d4e35c (v3.10) accepts the double ->release.",
+                mechanism: "None since v3.10: reported for information, not counted in a verdict.",
+            }
             sometimes observation guarantee RegistrationOverlapsInvalidation registration_overlaps_invalidation {
                 applies: |s| s.registrations,
                 summary: "a register runs while an invalidation is in flight",

@@ -184,6 +184,11 @@ impl Observe for GhostState {
     fn is_final(&self) -> bool {
         self.finished
     }
+    fn memory_fault(&self) -> Option<emm_proofs::MemoryFault> {
+        // Safe Rust: a walk that holds an unlinked node holds it alive (`Arc`), so a use after
+        // free shows up as `no_callback_after_unregister`, not as a fault.
+        None
+    }
     fn can_step(&self) -> bool {
         // A live execution: loom and shuttle detect a real deadlock themselves.
         true
@@ -342,6 +347,7 @@ impl Ghost {
                 next_call: None,
                 holding: None,
                 finished: false,
+                abandoned: false,
             };
             s.walks.push(walk);
         });

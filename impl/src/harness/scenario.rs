@@ -9,7 +9,7 @@ use super::PAGE;
 use crate::notifier::Notifier;
 use crate::space::{AddressSpace, Chain, Registration};
 use crate::sync::{self, thread, Mutex};
-use emm_proofs::{ActorId, Callback, NotifierId, Prop, Role, TraceEntry, Violation};
+use emm_proofs::{ActorId, Callback, Event, NotifierId, Op, Prop, Role, TraceEntry, Violation};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -369,6 +369,9 @@ pub(super) fn unregister<C: Chain>(
         s.unregistering -= 1;
         s.notifiers[n].unregistered = true;
     });
+    // The owner frees the notifier once unregister has returned (here: drops its handle).
+    ghost.point();
+    ghost.record(&[Event::Step(Op::OwnerFree)]);
 }
 
 /// Teardown: `release` over the chain, then the frames are freed.

@@ -138,14 +138,21 @@ struct Writer {
     torn_down: bool,
 }
 
-/// The EMM list shared by both historical protocols; also their read side (walks take no
-/// lock).
+/// The EMM list shared by both historical protocols. Walks take no lock of EMM's; an
+/// invalidation or aging walk runs under the page's `anon_vma` lock, which the VM's rmap walk
+/// takes (a spinlock in 2008) and EMM's register never does.
 pub struct List {
     head: AtomicLink,
     /// `mmap_sem`, which the callers of register and unregister hold for write.
     mmap_sem: Mutex<Writer>,
+    /// The page's `anon_vma->lock`, as `try_to_unmap_anon()` and `page_referenced_anon()`
+    /// hold it around the notifier calls.
+    anon_vma: Mutex<()>,
     /// Whether register and unregister bracket their change with `emm_stop`/`emm_start`.
     stop_start: bool,
+    /// The walker of EMM V2: `if (x) return x;`, stop at the first nonzero callback (before
+    /// the accumulating fixup of 2 Apr 2008, 12:03).
+    early_return: bool,
     #[cfg(any(loom, feature = "trace"))]
     trace: crate::trace::Hook,
 }
@@ -166,7 +173,10 @@ impl List {
                 next_id: 0,
                 torn_down: false,
             }),
+            anon_vma: Mutex::new(()),
             stop_start,
+            // The seed sits on the accumulating walker; V2 (RcuPublish) returns early.
+            early_return: !stop_start,
             #[cfg(any(loom, feature = "trace"))]
             trace: None,
         }
@@ -202,17 +212,33 @@ impl List {
     }
 
     /// `emm_notify()`: `for (e = rcu_dereference(mm->emm_notifier); e; e = rcu_dereference(e->next))`.
-    /// Returns whether any `referenced` callback answered `true`.
+    /// Returns whether any `referenced` callback answered `true`; V2's walker returns at the
+    /// first that does, and the notifiers after it get nothing.
     fn notify(&self, op: Delivery) -> bool {
         let callback = op.callback();
         let mut young = false;
         let mut node = self.load(&self.head, true, callback);
         while let Some(e) = node {
             traced!(self.trace, |t| t.point());
-            young |= self.call(&e, op);
+            let x = self.call(&e, op);
+            young |= x;
+            if x && self.early_return {
+                return true;
+            }
             node = self.load(&e.next, false, callback);
         }
         young
+    }
+
+    /// The read side of an invalidation or an aging walk: the page's `anon_vma` lock.
+    fn window(&self) -> ListWindow<'_> {
+        traced!(self.trace, |t| t.point());
+        let anon_vma = self.anon_vma.lock();
+        traced!(self.trace, |t| t.record(&[Event::Step(Op::RmapReadLock)]));
+        ListWindow {
+            list: self,
+            _anon_vma: anon_vma,
+        }
     }
 
     /// Delivers `op` to `e`. Each callback runs under its node's gate lock, so that the gate's
@@ -317,6 +343,12 @@ impl List {
     }
 
     fn unregister(&self, id: RegistrationId) {
+        if !self.stop_start {
+            // EMM V2 has no unregister: the notifier stays linked until exit_mmap's
+            // emm_release, as its XPMEM driver expected ("the unregister will be done
+            // automatically by emm_notifier_release()", <20080401205637.474020250@sgi.com>).
+            return;
+        }
         traced!(self.trace, |t| t.point());
         let mmap_sem = self.mmap_sem.lock();
         traced!(self.trace, |t| t.record(&[Event::Step(Op::MmapSemLock)]));
@@ -391,17 +423,40 @@ impl StoreStep {
     }
 }
 
-impl Window for &List {
+/// An open read side of the EMM list: the walks of one invalidation or aging pass, under the
+/// page's `anon_vma` lock.
+pub struct ListWindow<'a> {
+    list: &'a List,
+    _anon_vma: MutexGuard<'a, ()>,
+}
+
+impl fmt::Debug for ListWindow<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListWindow").finish_non_exhaustive()
+    }
+}
+
+impl Window for ListWindow<'_> {
     fn invalidate_start(&self, range: Range) {
-        self.notify(Delivery::InvalidateStart(range));
+        self.list.notify(Delivery::InvalidateStart(range));
     }
 
     fn invalidate_end(&self, range: Range) {
-        self.notify(Delivery::InvalidateEnd(range));
+        self.list.notify(Delivery::InvalidateEnd(range));
     }
 
     fn clear_young(&self, range: Range) -> bool {
-        self.notify(Delivery::Referenced(range))
+        self.list.notify(Delivery::Referenced(range))
+    }
+}
+
+impl Drop for ListWindow<'_> {
+    fn drop(&mut self) {
+        // Recorded while the lock is still held: the guard drops after this body.
+        traced!(self.list.trace, |t| {
+            t.point();
+            t.record(&[Event::Step(Op::RmapReadUnlock)]);
+        });
     }
 }
 
@@ -423,8 +478,8 @@ macro_rules! historical_chain {
         impl Chain for $name {
             const VARIANT: Variant = $variant;
 
-            // Walks take no read side: nothing in these protocols waits for one.
-            type Window<'a> = &'a List;
+            // Walks take no read side of EMM's: nothing in these protocols waits for one.
+            type Window<'a> = ListWindow<'a>;
 
             fn new() -> Self {
                 $name(List::new($stop_start))
@@ -453,8 +508,8 @@ macro_rules! historical_chain {
                 self.0.unregister(id)
             }
 
-            fn window(&self) -> &List {
-                &self.0
+            fn window(&self) -> ListWindow<'_> {
+                self.0.window()
             }
 
             fn teardown(&self) {
@@ -465,11 +520,12 @@ macro_rules! historical_chain {
 }
 
 historical_chain!(
-    /// **Historical, broken: do not use.** EMM as first posted (`rcu-publish`): register
-    /// publishes at the head, unregister unlinks with plain stores and waits for nothing, and
-    /// sends no `release` (the owner stops its device before it unregisters).
+    /// **Historical, broken: do not use.** EMM V2 (`emm@v2`, once `rcu-publish`): register
+    /// publishes at the head with `rcu_assign_pointer`, walks return at the first nonzero
+    /// callback, and there is no unregister (a dropped registration stays linked until
+    /// teardown).
     RcuPublish,
-    Variant::RcuPublish,
+    Variant::EmmV2,
     stop_start: false
 );
 

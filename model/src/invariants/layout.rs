@@ -141,12 +141,14 @@ impl Marks {
         for (pc, op) in ops.iter().enumerate().rev() {
             let pc = pc as u8;
             let mark = match op {
-                Op::HlistAddHeadRcu | Op::Publish | Op::ItreeInsertBody => &mut m.link,
+                Op::HlistAddPublish { .. } | Op::Publish | Op::ItreeInsertBody => &mut m.link,
                 Op::LinkNext => &mut m.link_next,
-                Op::HlistDelInitRcu | Op::Unlink | Op::ItreeRemoveBody => &mut m.unlink,
+                Op::HlistDelInitRcu | Op::HlistDelRcu | Op::Unlink | Op::ItreeRemoveBody => {
+                    &mut m.unlink
+                }
                 Op::CallOwn(Callback::Release) => &mut m.release,
                 Op::CallOwn(Callback::Stop) => &mut m.own_stop,
-                Op::SynchronizeSrcuWait => &mut m.sync_wait,
+                Op::SynchronizeWait => &mut m.sync_wait,
                 Op::Snapshot => &mut m.snapshot,
                 Op::ReadPte => &mut m.read_pte,
                 Op::CheckInstall => &mut m.check_install,
@@ -209,10 +211,10 @@ impl RoleLayout {
                 Op::DropAllLocks => held.rmap_write -= 1,
                 Op::SpinLock => held.spin += 1,
                 Op::SpinUnlock => held.spin -= 1,
-                Op::SrcuReadLock => held.srcu_read += 1,
-                Op::SrcuReadUnlock => held.srcu_read -= 1,
-                Op::SynchronizeSrcuFlip => held.srcu_sync += 1,
-                Op::SynchronizeSrcuWait => held.srcu_sync -= 1,
+                Op::ReadSideLock => held.srcu_read += 1,
+                Op::ReadSideUnlock => held.srcu_read -= 1,
+                Op::SynchronizeStart => held.srcu_sync += 1,
+                Op::SynchronizeWait => held.srcu_sync -= 1,
                 Op::GateStop => held.stopping += 1,
                 Op::GateDrain => held.drained = true,
                 Op::GateResume => {
@@ -357,7 +359,7 @@ pub(super) fn windows(ops: &[Op]) -> Vec<Window> {
 /// per role, each thread's role, and each new notifier's registrar.
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
-    pub(super) roles: [RoleLayout; 6],
+    pub(super) roles: [RoleLayout; 8],
     /// `roles[thread_role[t]]` is thread `t`'s layout.
     pub(super) thread_role: Vec<u8>,
     /// The thread that registers each notifier ([`NONE`] for the initial ones).
@@ -374,6 +376,8 @@ pub(super) fn role_index(role: Role) -> usize {
         Role::Drv => 3,
         Role::Teardown => 4,
         Role::Aging => 5,
+        Role::Fault => 6,
+        Role::Oom => 7,
     }
 }
 
@@ -391,12 +395,14 @@ impl Layout {
             thread_role: actors.iter().map(|a| role_index(a.id.role) as u8).collect(),
             registrar,
             roles: [
-                RoleLayout::new(&programs.vm),
-                RoleLayout::new(&programs.reg),
-                RoleLayout::new(&programs.unreg),
-                RoleLayout::new(&programs.drv),
-                RoleLayout::new(&programs.teardown),
-                RoleLayout::new(&programs.aging),
+                RoleLayout::new(&programs.vm.ops),
+                RoleLayout::new(&programs.reg.ops),
+                RoleLayout::new(&programs.unreg.ops),
+                RoleLayout::new(&programs.drv.ops),
+                RoleLayout::new(&programs.teardown.ops),
+                RoleLayout::new(&programs.aging.ops),
+                RoleLayout::new(&programs.fault.ops),
+                RoleLayout::new(&programs.oom.ops),
             ],
             own,
         }

@@ -1,0 +1,715 @@
+//! The interpreter: which steps are enabled, and what each one does to the state, with the
+//! kernel's semantics for every lock, list and read side (under sequential consistency).
+//!
+//! Locks. `mmap_sem`, and the `anon_vma` and VMA locks where they are rwsems, take a writer in
+//! one step when free; a writer that finds them held queues (the thread's `QUEUED` flag and the
+//! lock's waiting count) and takes them in a second step once free. A new reader waits behind
+//! a queued writer up to v5.10, and may take a free lock past one from v5.11
+//! ([`ReaderAdmission`]). The spinlock `L`, and the `anon_vma` lock where it is a spinlock or
+//! a mutex, are plain exclusive locks.
+//!
+//! Read sides. `synchronize_{s,}rcu()` is two steps: the first marks every thread inside a
+//! read-side section now with the synchronizer's grace-period bit, the second waits until no
+//! thread carries it; leaving a section (depth 0) clears a thread's bits. A section that begins
+//! after the first step is not waited for.
+//!
+//! Lists. `hlist_*` follow `include/linux/list.h`: `__hlist_del()` writes `*pprev`, faulting
+//! (the thread oopses: it stops, keeping what it holds) where `pprev` is `NULL` or
+//! `LIST_POISON2`; a walk that loads a freed node's `next` or calls it faults likewise.
+
+use crate::model::EmmModel;
+use crate::program::{LockKind, ReaderAdmission};
+use crate::state::{
+    flags, State, Thread, WalkPc, NIL, PPREV_HEAD, PPREV_NULL, PPREV_POISON,
+};
+use emm_proofs::{Callback, FaultKind, Family, Op, Role};
+
+/// The first `invalidate_seq` of an interval-notifier mm (the kernel starts at 2).
+pub(crate) const ITREE_INITIAL_SEQ: u8 = 2;
+
+fn bit(n: u8) -> u8 {
+    1 << n
+}
+
+/// What a callback returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Returned {
+    /// Zero, or nothing.
+    Zero,
+    /// Nonzero: `clear_young` found the page young.
+    Nonzero,
+    /// `-EAGAIN` (or `false` from an interval `invalidate()`): a non-blocking start that
+    /// would have to sleep.
+    Again,
+}
+
+impl EmmModel {
+    /// Whether a new reader may take an rwsem with `readers` holding it and `waiting` writers
+    /// queued (no writer holds it).
+    fn admits_reader(&self, readers: u8, waiting: u8) -> bool {
+        match self.traits().readers {
+            ReaderAdmission::BehindWriters => waiting == 0,
+            ReaderAdmission::StealWhenFree => waiting == 0 || readers == 0,
+        }
+    }
+
+    fn rmap_exclusive(&self) -> bool {
+        self.traits().rmap == LockKind::Exclusive
+    }
+
+    /// Whether the fault of notifier `n` fails a non-blocking start (`--oom-reaper`'s `n0`).
+    pub(crate) fn fails_nonblock(&self, n: u8) -> bool {
+        self.config.oom_reaper && n == 0
+    }
+
+    /// Whether a callback on notifier `n` must block: a stopped notifier blocks
+    /// `invalidate_start` and `referenced` (the seed's `emm_stop`).
+    fn blocked(&self, s: &State, n: u8, cb: Callback) -> bool {
+        s.drivers[n as usize].stopped
+            && matches!(cb, Callback::InvalidateStart | Callback::ClearYoung)
+    }
+
+    /// Whether thread `t` can take its next step.
+    pub fn enabled(&self, s: &State, t: usize) -> bool {
+        let program = self.program(t);
+        let th = &s.threads[t];
+        let Some(&op) = program.get(th.pc as usize) else {
+            return false;
+        };
+        if th.flags & flags::FAULTED != 0 {
+            return false;
+        }
+        let actor = self.actors()[t];
+        if !th.started() {
+            // A new notifier's driver faults only once its register returned; exit_mmap runs
+            // only once no register is running (register needs a reference on mm_users).
+            match actor.id.role {
+                Role::Drv if !self.role_done(s, Role::Reg, Some(actor.notifier)) => return false,
+                Role::Teardown if !self.role_done(s, Role::Reg, None) => return false,
+                _ => {}
+            }
+        }
+        let own = self.own(s, t);
+        let queued = th.flags & flags::QUEUED != 0;
+        match op {
+            Op::Walk { callback, .. } => match th.wpc {
+                WalkPc::Call => !self.blocked(s, th.cursor, callback),
+                WalkPc::Wait => s.drivers[th.cursor as usize].in_progress <= 0,
+                _ => true,
+            },
+            Op::MmapSemLock => !queued || (!s.mmap_sem && s.mmap_readers == 0),
+            Op::MmapReadLock => {
+                !s.mmap_sem && self.admits_reader(s.mmap_readers, s.mmap_waiting)
+            }
+            Op::RmapReadLock if self.rmap_exclusive() => !s.rmap_writer && s.rmap_readers == 0,
+            Op::RmapReadLock => !s.rmap_writer && self.admits_reader(s.rmap_readers, s.rmap_waiting),
+            Op::TakeAllLocks if self.rmap_exclusive() => !s.rmap_writer && s.rmap_readers == 0,
+            Op::TakeAllLocks => !queued || (!s.rmap_writer && s.rmap_readers == 0),
+            Op::VmaStartWrite => !queued || s.vma_readers == 0,
+            Op::SpinLock => !s.spin,
+            Op::SynchronizeWait => {
+                let slot = self.grace_period_slot(t);
+                s.threads[..self.actors().len()]
+                    .iter()
+                    .all(|u| u.gp & bit(slot) == 0)
+            }
+            Op::CallOwn(cb) | Op::CallTaken(cb) => !self.blocked(s, own, cb),
+            Op::ItreeRemoveWait => th.slot == 0 || s.itree_seq != th.slot,
+            Op::ItreeRemoveWaitLocked => th.slot == 0 || (!s.spin && s.itree_seq != th.slot),
+            Op::GateWait => !s.emm_stopping,
+            Op::GateDrain => s.emm_active == 0,
+            Op::Snapshot => {
+                let d = &s.drivers[own as usize];
+                d.in_progress <= 0 || d.released
+            }
+            Op::CheckInstall => !s.drivers[own as usize].stopped,
+            Op::ReadBegin => !s.spin,
+            Op::ReadBeginWait => s.itree_seq != th.slot,
+            _ => true,
+        }
+    }
+
+    /// Delivers `cb` to notifier `n`'s driver, which runs it under its lock, and returns what
+    /// the callback returned. `nonblock`: a start that must not sleep.
+    fn deliver(&self, s: &mut State, n: u8, cb: Callback, cur_seq: u8, nonblock: bool) -> Returned {
+        let interval = self.traits().family == Family::Interval;
+        let fails = self.fails_nonblock(n);
+        let d = &mut s.drivers[n as usize];
+        match cb {
+            // A notifier that cannot start without sleeping: -EAGAIN, and nothing done.
+            Callback::InvalidateStart | Callback::Invalidate if nonblock && fails => {
+                return Returned::Again
+            }
+            // The failing notifier counts nothing and has no invalidate_end (a notifier whose
+            // start may fail must not implement end, c2655835fd8c): it drops its mirror.
+            Callback::InvalidateStart if fails => d.mirror = NIL,
+            Callback::InvalidateEnd if fails => {}
+            Callback::InvalidateStart => {
+                d.in_progress += 1;
+                d.mirror = NIL;
+            }
+            Callback::InvalidateEnd => {
+                d.in_progress -= 1;
+                d.seq = d.seq.wrapping_add(1);
+            }
+            Callback::InvalidatePage => {
+                // KVM's invalidate_page: seq++ and unmap, under mmu_lock.
+                d.seq = d.seq.wrapping_add(1);
+                d.mirror = NIL;
+            }
+            Callback::Invalidate => {
+                // mmu_interval_set_seq(), then zap the mirror.
+                d.seq = cur_seq;
+                d.mirror = NIL;
+            }
+            Callback::Release => {
+                if interval {
+                    d.seq = cur_seq;
+                }
+                d.releases = d.releases.saturating_add(1);
+                d.released = true;
+                d.mirror = NIL;
+            }
+            Callback::ClearYoung => {
+                if d.mirror != NIL {
+                    return Returned::Nonzero;
+                }
+            }
+            Callback::Stop => {
+                d.stops = d.stops.saturating_add(1);
+                d.stopped = true;
+            }
+            Callback::Start => {
+                d.starts = d.starts.saturating_add(1);
+                d.stopped = false;
+            }
+        }
+        Returned::Zero
+    }
+
+    /// `__hlist_del(x)`: `*pprev = next; if (next) next->pprev = pprev`, or the fault if
+    /// `pprev` is `NULL` or poisoned.
+    fn hlist_del(s: &mut State, x: u8) -> Result<(), FaultKind> {
+        let (pprev, next) = (s.pprev[x as usize], s.next[x as usize]);
+        match pprev {
+            PPREV_NULL => return Err(FaultKind::Null),
+            PPREV_POISON => return Err(FaultKind::Poison),
+            PPREV_HEAD => s.head = next,
+            k => s.next[k as usize] = next,
+        }
+        if next != NIL {
+            s.pprev[next as usize] = pprev;
+        }
+        Ok(())
+    }
+
+    /// The seed's unlink of `e`: a search from the head with plain stores, which dereferences
+    /// `NULL` if `e` is not in the list.
+    fn emm_unlink(s: &mut State, e: u8) -> Result<(), FaultKind> {
+        let mut p = s.head;
+        if p == e {
+            s.head = s.next[e as usize];
+            return Ok(());
+        }
+        for _ in 0..crate::config::MAX_NOTIFIERS + 1 {
+            if p == NIL {
+                return Err(FaultKind::Null);
+            }
+            if s.next[p as usize] == e {
+                s.next[p as usize] = s.next[e as usize];
+                return Ok(());
+            }
+            p = s.next[p as usize];
+        }
+        Err(FaultKind::Null)
+    }
+
+    /// An interval node out of the list, as `interval_tree_remove()` leaves it.
+    fn itree_remove(s: &mut State, n: u8) {
+        if s.head == n {
+            s.head = s.next[n as usize];
+            return;
+        }
+        let mut p = s.head;
+        for _ in 0..crate::config::MAX_NOTIFIERS {
+            if p == NIL {
+                return;
+            }
+            if s.next[p as usize] == n {
+                s.next[p as usize] = s.next[n as usize];
+                return;
+            }
+            p = s.next[p as usize];
+        }
+    }
+
+    fn link_at_head(s: &mut State, n: u8) {
+        s.next[n as usize] = s.head;
+        s.head = n;
+    }
+
+    /// Thread `t` takes its next step. Call only when [`enabled`](Self::enabled).
+    pub fn apply(&self, s: &State, t: usize) -> State {
+        let mut s = s.clone();
+        let program = self.program_of(t);
+        let ops = &program.ops;
+        let e = self.own(&s, t);
+        let pc = s.threads[t].pc as usize;
+        let op = ops[pc];
+        // Only these ops can take a notifier out of the chain; walks under way then no longer
+        // have to call it.
+        let unlinks = matches!(
+            op,
+            Op::Unlink
+                | Op::HlistDelRcu
+                | Op::HlistDelInitRcu
+                | Op::UnlinkAll
+                | Op::ItreeDeferred
+                | Op::ItreeRemoveBody
+        );
+        let linked_before = if unlinks { s.linked() } else { 0 };
+        let mut th = s.threads[t];
+        if th.wpc == WalkPc::Done {
+            // A finished walk stays visible (for walk_integrity) until its thread's next
+            // step; after that its record is history that only splits states.
+            th.wpc = WalkPc::Idle;
+            th.called = 0;
+            th.must = 0;
+        }
+        let jump = program.jump(pc);
+        let mut next_pc = pc + 1;
+        let mut fault = None;
+        match op {
+            Op::Walk {
+                callback,
+                resume,
+                early_return,
+                nonblock,
+            } => {
+                next_pc = pc;
+                match th.wpc {
+                    WalkPc::Idle | WalkPc::Done if resume => {
+                        // The locked lookup found no notifier in range: the loop ends at once.
+                        next_pc = pc + 1;
+                    }
+                    WalkPc::Idle | WalkPc::Done => {
+                        th.callback = callback;
+                        th.cursor = s.head;
+                        th.called = 0;
+                        th.must = s.linked();
+                        if th.cursor == NIL {
+                            th.wpc = WalkPc::Done;
+                            next_pc = pc + 1;
+                        } else {
+                            th.wpc = WalkPc::Call;
+                        }
+                    }
+                    WalkPc::Call => {
+                        let n = th.cursor;
+                        if s.freed_nodes & bit(n) != 0 {
+                            fault = Some(FaultKind::Freed(n as usize));
+                        } else {
+                            let r = self.deliver(&mut s, n, callback, th.slot, nonblock);
+                            th.called |= bit(n);
+                            if r == Returned::Again {
+                                th.flags |= flags::START_FAILED;
+                            }
+                            let stop = early_return && r != Returned::Zero;
+                            th.wpc = if stop {
+                                next_pc = pc + 1;
+                                WalkPc::Done
+                            } else if callback == Callback::Stop {
+                                WalkPc::Wait
+                            } else {
+                                WalkPc::LoadNext
+                            };
+                        }
+                    }
+                    WalkPc::Wait => th.wpc = WalkPc::LoadNext,
+                    WalkPc::LoadNext => {
+                        if s.freed_nodes & bit(th.cursor) != 0 {
+                            fault = Some(FaultKind::Freed(th.cursor as usize));
+                        } else {
+                            th.cursor = s.next[th.cursor as usize];
+                            if th.cursor == NIL {
+                                th.wpc = WalkPc::Done;
+                                next_pc = pc + 1;
+                            } else {
+                                th.wpc = WalkPc::Call;
+                            }
+                        }
+                    }
+                }
+            }
+            Op::Zap(level) => {
+                th.old[level as usize] = s.pte;
+                if s.pte != NIL {
+                    s.pte = s.next_frame;
+                    s.next_frame += 1;
+                }
+            }
+            Op::Free(level) => {
+                let f = th.old[level as usize];
+                if f != NIL {
+                    s.freed |= bit(f);
+                }
+                th.old[level as usize] = NIL;
+            }
+            Op::FreeFrames => {
+                if s.pte != NIL {
+                    s.freed |= bit(s.pte);
+                    s.pte = NIL;
+                }
+            }
+            Op::UnmapPte => {
+                th.old[0] = s.pte;
+                s.pte = NIL;
+            }
+            Op::MmapSemLock => {
+                let free = !s.mmap_sem && s.mmap_readers == 0;
+                if th.flags & flags::QUEUED != 0 {
+                    th.flags &= !flags::QUEUED;
+                    s.mmap_waiting -= 1;
+                    s.mmap_sem = true;
+                } else if free && s.mmap_waiting == 0 {
+                    s.mmap_sem = true;
+                } else {
+                    th.flags |= flags::QUEUED;
+                    s.mmap_waiting += 1;
+                    next_pc = pc;
+                }
+            }
+            // mmap_write_unlock() also ends every VMA write lock (vma_end_write_all()).
+            Op::MmapSemUnlock => {
+                s.mmap_sem = false;
+                s.vma_locked = false;
+            }
+            Op::MmapReadLock => s.mmap_readers += 1,
+            Op::MmapReadTrylock => {
+                if !s.mmap_sem && s.mmap_waiting == 0 {
+                    s.mmap_readers += 1;
+                } else {
+                    next_pc = jump as usize;
+                }
+            }
+            Op::MmapReadUnlock => s.mmap_readers -= 1,
+            Op::RmapReadLock => s.rmap_readers += 1,
+            Op::RmapReadUnlock => s.rmap_readers -= 1,
+            Op::TakeAllLocks => {
+                let free = !s.rmap_writer && s.rmap_readers == 0;
+                if self.rmap_exclusive() || th.flags & flags::QUEUED == 0 && free && s.rmap_waiting == 0 {
+                    s.rmap_writer = true;
+                } else if th.flags & flags::QUEUED != 0 {
+                    th.flags &= !flags::QUEUED;
+                    s.rmap_waiting -= 1;
+                    s.rmap_writer = true;
+                } else {
+                    th.flags |= flags::QUEUED;
+                    s.rmap_waiting += 1;
+                    next_pc = pc;
+                }
+            }
+            Op::DropAllLocks => s.rmap_writer = false,
+            Op::VmaStartWrite => {
+                if s.vma_locked {
+                    // Already write-locked by this mm's writer: nothing to do.
+                } else if th.flags & flags::QUEUED != 0 {
+                    th.flags &= !flags::QUEUED;
+                    s.vma_waiting = false;
+                    s.vma_locked = true;
+                } else if s.vma_readers == 0 {
+                    s.vma_locked = true;
+                } else {
+                    th.flags |= flags::QUEUED;
+                    s.vma_waiting = true;
+                    next_pc = pc;
+                }
+            }
+            Op::VmaEndWriteAll => s.vma_locked = false,
+            Op::LockVmaUnderRcu => {
+                if !s.vma_locked && !s.vma_waiting {
+                    s.vma_readers += 1;
+                    th.flags |= flags::HOLDS_VMA;
+                    next_pc = jump as usize;
+                }
+            }
+            Op::FaultUnlock => {
+                if th.flags & flags::HOLDS_VMA != 0 {
+                    th.flags &= !flags::HOLDS_VMA;
+                    s.vma_readers -= 1;
+                } else {
+                    s.mmap_readers -= 1;
+                }
+            }
+            Op::SpinLock => s.spin = true,
+            Op::SpinUnlock => s.spin = false,
+            Op::ReadSideLock => th.depth += 1,
+            Op::ReadSideUnlock => {
+                th.depth -= 1;
+                if th.depth == 0 {
+                    th.gp = 0;
+                }
+            }
+            Op::SynchronizeStart => {
+                let slot = bit(self.grace_period_slot(t));
+                s.threads[t] = th;
+                for u in s.threads[..self.actors().len()].iter_mut() {
+                    if u.depth > 0 {
+                        u.gp |= slot;
+                    }
+                }
+                th = s.threads[t];
+            }
+            Op::SynchronizeWait => {}
+            Op::DropMirror => s.drivers[e as usize].mirror = NIL,
+            Op::LinkNext | Op::NextToHead => s.next[e as usize] = s.head,
+            Op::Publish => {
+                s.head = e;
+                s.registered |= bit(e);
+            }
+            Op::HlistAddInit => {
+                s.next[e as usize] = s.head;
+                s.pprev[e as usize] = PPREV_HEAD;
+            }
+            Op::HlistAddPublish { .. } => {
+                let first = s.next[e as usize];
+                s.head = e;
+                if first != NIL {
+                    s.pprev[first as usize] = e;
+                }
+                s.registered |= bit(e);
+            }
+            Op::Unlink => {
+                s.registered &= !bit(e);
+                if let Err(kind) = Self::emm_unlink(&mut s, e) {
+                    fault = Some(kind);
+                }
+            }
+            Op::CallOwn(cb) | Op::CallTaken(cb) => {
+                if s.freed_nodes & bit(e) != 0 {
+                    fault = Some(FaultKind::Freed(e as usize));
+                } else {
+                    self.deliver(&mut s, e, cb, 0, false);
+                }
+            }
+            Op::CheckHashed => {
+                if s.pprev[e as usize] == PPREV_NULL {
+                    // Teardown unlinked it: skip release and unlink.
+                    s.registered &= !bit(e);
+                    next_pc = jump as usize;
+                }
+            }
+            Op::HlistDelRcu => {
+                s.registered &= !bit(e);
+                match Self::hlist_del(&mut s, e) {
+                    Ok(()) => s.pprev[e as usize] = PPREV_POISON,
+                    Err(kind) => fault = Some(kind),
+                }
+            }
+            Op::HlistDelInitRcu => {
+                if self.actors()[t].id.role == Role::Unreg {
+                    s.registered &= !bit(e);
+                }
+                if s.pprev[e as usize] != PPREV_NULL {
+                    match Self::hlist_del(&mut s, e) {
+                        Ok(()) => s.pprev[e as usize] = PPREV_NULL,
+                        Err(kind) => fault = Some(kind),
+                    }
+                }
+            }
+            Op::TakeFirst => {
+                if s.head == NIL {
+                    th.cursor = NIL;
+                    next_pc = jump as usize;
+                } else {
+                    th.cursor = s.head;
+                }
+            }
+            Op::LoopBack | Op::Goto => next_pc = jump as usize,
+            Op::UnlinkAll => {
+                if s.head != NIL {
+                    let first = s.head;
+                    match Self::hlist_del(&mut s, first) {
+                        Ok(()) => s.pprev[first as usize] = PPREV_NULL,
+                        Err(kind) => fault = Some(kind),
+                    }
+                    next_pc = pc;
+                }
+            }
+            Op::OwnerFree => s.freed_nodes |= bit(e),
+            Op::SkipUnwind => {
+                if th.flags & flags::START_FAILED == 0 {
+                    next_pc = jump as usize;
+                }
+            }
+            Op::SkipIfStartFailed => {
+                if th.flags & flags::START_FAILED != 0 {
+                    th.flags &= !flags::START_FAILED;
+                    next_pc = jump as usize;
+                }
+            }
+            Op::ItreeStartBody => {
+                s.itree_active += 1;
+                th.callback = walk_callback_from(ops, pc);
+                th.called = 0;
+                th.cursor = s.head;
+                th.must = s.linked();
+                if s.head != NIL {
+                    s.itree_seq |= 1;
+                    th.wpc = WalkPc::Call;
+                } else {
+                    th.wpc = WalkPc::Done;
+                }
+                th.slot = s.itree_seq;
+            }
+            Op::ItreeEndBody => {
+                s.itree_active -= 1;
+                th.slot = 0;
+                if s.itree_active > 0 || s.itree_seq & 1 == 0 {
+                    next_pc = jump as usize;
+                }
+            }
+            Op::ItreeSeqRelease => s.itree_seq = s.itree_seq.wrapping_add(1),
+            Op::ItreeDeferred => {
+                let pending = s.deferred_insert | s.deferred_remove;
+                if pending != 0 {
+                    let n = pending.trailing_zeros() as u8;
+                    if s.freed_nodes & bit(n) != 0 {
+                        fault = Some(FaultKind::Freed(n as usize));
+                    } else {
+                        if s.deferred_insert & bit(n) != 0 {
+                            Self::link_at_head(&mut s, n);
+                        } else {
+                            Self::itree_remove(&mut s, n);
+                        }
+                        s.deferred_insert &= !bit(n);
+                        s.deferred_remove &= !bit(n);
+                        next_pc = pc;
+                    }
+                }
+            }
+            Op::ItreeInsertBody => {
+                if s.itree_active > 0 {
+                    if s.itree_seq & 1 == 1 {
+                        s.deferred_insert |= bit(e);
+                    } else {
+                        s.itree_seq |= 1;
+                        Self::link_at_head(&mut s, e);
+                    }
+                    s.drivers[e as usize].seq = s.itree_seq;
+                } else {
+                    s.drivers[e as usize].seq = s.itree_seq.wrapping_sub(1);
+                    Self::link_at_head(&mut s, e);
+                }
+                s.registered |= bit(e);
+            }
+            Op::ItreeRemoveBody => {
+                th.slot = 0;
+                if s.itree_seq & 1 == 1 {
+                    if s.deferred_insert & bit(e) != 0 {
+                        s.deferred_insert &= !bit(e);
+                    } else {
+                        s.deferred_remove |= bit(e);
+                        th.slot = s.itree_seq;
+                    }
+                } else {
+                    Self::itree_remove(&mut s, e);
+                }
+                s.registered &= !bit(e);
+            }
+            Op::ItreeRemoveWait | Op::ItreeRemoveWaitLocked => th.slot = 0,
+            Op::GateEnter => s.emm_active += 1,
+            Op::GateCheck => {
+                if !s.emm_stopping {
+                    // Entered: skip the back-off and the wait, to the window's first op.
+                    next_pc = jump as usize;
+                }
+            }
+            Op::GateBackoff | Op::GateExit => s.emm_active -= 1,
+            // Try to enter again: count in anew.
+            Op::GateWait => next_pc = jump as usize,
+            Op::GateStop => s.emm_stopping = true,
+            Op::GateDrain => {}
+            Op::GateResume => s.emm_stopping = false,
+            Op::Snapshot => {
+                if s.drivers[e as usize].released {
+                    next_pc = jump as usize;
+                } else {
+                    th.slot = s.drivers[e as usize].seq;
+                }
+            }
+            Op::ReadPte => th.pte_read = s.pte,
+            Op::CheckInstall | Op::ReadRetryInstall => {
+                s.threads[t] = th;
+                let retry = self.fault_retries(&s, t);
+                let d = &mut s.drivers[e as usize];
+                if !d.released && retry {
+                    next_pc = jump as usize;
+                } else {
+                    if !d.released && th.pte_read != NIL {
+                        d.mirror = th.pte_read;
+                        d.installed = true;
+                    }
+                    next_pc = ops.len();
+                }
+                th.slot = 0;
+                th.pte_read = NIL;
+            }
+            Op::ReadBegin => {
+                let d = &s.drivers[e as usize];
+                if d.released {
+                    next_pc = ops.len();
+                } else {
+                    th.slot = d.seq;
+                    if th.slot != s.itree_seq {
+                        // Not invalidating: skip the wait.
+                        next_pc = jump as usize;
+                    }
+                }
+            }
+            Op::ReadBeginWait => {}
+        }
+        if let Some(kind) = fault {
+            // The kernel oopses here: the thread runs no more, keeping whatever it holds; it
+            // stays at the step that faulted.
+            th.set_fault(kind);
+            next_pc = pc;
+        }
+        th.pc = next_pc as u8;
+        s.threads[t] = th;
+        // A notifier that leaves the chain no longer has to be called by walks under way.
+        let removed = if unlinks {
+            linked_before & !s.linked()
+        } else {
+            0
+        };
+        if removed != 0 {
+            for th in s.threads.iter_mut() {
+                th.must &= !removed;
+            }
+        }
+        s
+    }
+
+    /// Whether the fault of driver thread `t` must retry at its check (KVM: an invalidation is
+    /// open or `seq` moved since the snapshot; interval: `mmu_interval_read_retry()`).
+    pub fn fault_retries(&self, s: &State, t: usize) -> bool {
+        let d = &s.drivers[self.own(s, t) as usize];
+        let th: &Thread = &s.threads[t];
+        match self.traits().family {
+            Family::Interval => d.seq != th.slot,
+            _ => d.in_progress > 0 || d.seq != th.slot,
+        }
+    }
+}
+
+/// The callback of the walk that `pc` belongs to (the first walk at or after `pc`).
+fn walk_callback_from(program: &[Op], pc: usize) -> Callback {
+    program[pc..]
+        .iter()
+        .find_map(|op| match op {
+            Op::Walk { callback, .. } => Some(*callback),
+            _ => None,
+        })
+        .unwrap_or(Callback::Invalidate)
+}
