@@ -47,6 +47,10 @@ enum Command {
     /// Serve stateright's Explorer web UI for the model on localhost, optionally opening on a
     /// counterexample.
     Explore(ExploreArgs),
+    /// The timeline: every version of every family on the smallest configurations that
+    /// exercise each property, each violation with its shortest trace's replay line and the
+    /// version and commit that fixed it.
+    History(HistoryArgs),
     /// Print a topic of the manual (without one: the list of topics).
     Help {
         /// The topic (traces, pictures, replay, explorer, json, limits, input).
@@ -193,6 +197,19 @@ struct ReplayArgs {
 }
 
 #[derive(Args, Debug)]
+pub(crate) struct HistoryArgs {
+    /// Only these families (emm, mmu-notifier, interval, ours); default: all.
+    #[arg(long, value_delimiter = ',')]
+    family: Option<Vec<String>>,
+    /// Checker threads (default: the machine's cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+    /// Output format (text, json or svg).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
 struct ExploreArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -216,10 +233,18 @@ pub struct Plan(pub(crate) Job);
 pub(crate) enum Job {
     Default,
     List,
+    History(HistoryJob),
     Help(&'static str),
     Check(CheckJob),
     Replay(ReplayJob),
     Explore(ExploreJob),
+}
+
+#[derive(Debug)]
+pub(crate) struct HistoryJob {
+    pub(crate) families: Vec<emm_proofs::Family>,
+    pub(crate) threads: usize,
+    pub(crate) format: Format,
 }
 
 #[derive(Debug)]
@@ -286,6 +311,7 @@ impl Plan {
         match &self.0 {
             Job::Default => "default",
             Job::List => "list",
+            Job::History(_) => "history",
             Job::Help(_) => "help",
             Job::Check(_) => "check",
             Job::Replay(_) => "replay",
@@ -533,6 +559,38 @@ fn replay_job(a: &ReplayArgs) -> Result<Job, String> {
     }))
 }
 
+fn history_job(a: &HistoryArgs) -> Result<Job, String> {
+    use emm_proofs::Family;
+    let families = match &a.family {
+        None => Family::ALL.to_vec(),
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                Family::ALL
+                    .into_iter()
+                    .find(|f| f.name() == n.trim())
+                    .ok_or_else(|| {
+                        format!(
+                            "--family: no family '{n}' (expected one of: {})",
+                            Family::ALL.map(Family::name).join(", ")
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    if a.format == Format::Mermaid {
+        return Err("history draws text, json or svg, not mermaid".into());
+    }
+    Ok(Job::History(HistoryJob {
+        families,
+        threads: a
+            .threads
+            .map(usize::from)
+            .unwrap_or(CheckOptions::default().threads),
+        format: a.format,
+    }))
+}
+
 fn explore_job(a: &ExploreArgs) -> Result<Job, String> {
     let (variant, config) = a.model.parse("explore")?;
     let addr: SocketAddr = a
@@ -585,6 +643,7 @@ where
     let job = match &cli.command {
         None => Ok(Job::Default),
         Some(Command::List) => Ok(Job::List),
+        Some(Command::History(a)) => history_job(a),
         Some(Command::Help { topic: None }) => Ok(Job::Help("")),
         Some(Command::Help { topic: Some(name) }) => match crate::help::topic(name) {
             Some(t) => Ok(Job::Help(t.name)),

@@ -2,8 +2,8 @@
 //! and `explore`.
 
 use crate::args::{
-    parse, property_name, CheckJob, ExploreJob, Format, Job, Parsed, Plan, ReplayJob, ReplaySource,
-    Start,
+    parse, property_name, CheckJob, ExploreJob, Format, HistoryJob, Job, Parsed, Plan, ReplayJob,
+    ReplaySource, Start,
 };
 use crate::explorer::{self, ExplorerModel};
 use crate::output::{
@@ -189,6 +189,40 @@ fn run_list(io: &mut Io<'_>) -> i32 {
         );
     }
     0
+}
+
+fn run_history(io: &mut Io<'_>, job: &HistoryJob) -> i32 {
+    let opts = CheckOptions {
+        threads: job.threads,
+        shortest: true,
+        timeout: Some(Duration::from_secs(600)),
+        max_memory: Some(16 << 30),
+        progress: Arc::clone(&io.progress),
+        ..CheckOptions::default()
+    };
+    let h = emm_model::history::history(&job.families, &opts);
+    match job.format {
+        Format::Json => say!(
+            io.out,
+            "{}",
+            serde_json::to_string_pretty(&crate::history::json(&h)).unwrap_or_default()
+        ),
+        Format::Svg => {
+            let _ = io.out.write_all(crate::history::svg(&h).as_bytes());
+        }
+        _ => {
+            let _ = io.out.write_all(crate::history::text(&h).as_bytes());
+        }
+    }
+    let incomplete = h
+        .rows
+        .iter()
+        .any(|r| r.cells.iter().any(|c| c.status == emm_model::Status::Unknown));
+    if incomplete {
+        3
+    } else {
+        0
+    }
 }
 
 fn run_help(io: &mut Io<'_>, topic: &str) -> i32 {
@@ -403,6 +437,7 @@ pub fn execute(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write, style: Sty
     match &plan.0 {
         Job::Default => run_default(&mut io),
         Job::List => run_list(&mut io),
+        Job::History(job) => run_history(&mut io, job),
         Job::Help(topic) => run_help(&mut io, topic),
         Job::Check(job) => run_check(&mut io, job),
         Job::Replay(job) => run_replay(&mut io, job),

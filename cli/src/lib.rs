@@ -28,6 +28,7 @@ mod args;
 mod commands;
 pub mod explorer;
 pub mod help;
+pub mod history;
 pub mod on_impl;
 mod output;
 pub mod picture;

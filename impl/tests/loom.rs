@@ -15,9 +15,7 @@ mod scenarios;
 use emm::harness::{observe, FailOn};
 use emm::historical::{EmmStopStart, RcuPublish};
 use emm::{Chain, TakeAllLocks};
-use emm_proofs::Prop::{
-    NoCallbackAfterUnregister, NoStaleSecondary, StartEndBalanced, StopStartPaired,
-};
+use emm_proofs::Prop::{NoStaleSecondary, StartEndBalanced, StopStartPaired, WalkIntegrity};
 use scenarios::{Case, Expect};
 use std::collections::BTreeSet;
 use std::panic::{self, AssertUnwindSafe};
@@ -165,7 +163,9 @@ loom_test! {
     /// The seed's unregister restarts only the notifiers still linked: a walk stopped on the
     /// unlinked head waits for an `emm_start` that never comes.
     emm_stop_start_unregister_leaves_walk_stopped: EmmStopStart, unregister_head_vs_invalidation, Expect::Deadlocks;
-    /// EMM as first posted waits for no walk in unregister.
-    rcu_publish_calls_after_unregister: RcuPublish, unregister_tail_vs_invalidation, Expect::Finds(&[NoCallbackAfterUnregister]);
+    /// EMM V2's walker returns at the first notifier that answers young: the next one never
+    /// gets its clear_young.
+    rcu_publish_aging_stops_at_the_first_young: RcuPublish, aging_over_two_notifiers, Expect::FindsOnly(&[WalkIntegrity]);
+    /// EMM V2 loses the same invalidate_start as the seed.
     rcu_publish_loses_invalidate_start: RcuPublish, register_on_empty_chain, Expect::Finds(&[NoStaleSecondary]);
 }

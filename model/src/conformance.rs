@@ -34,7 +34,8 @@ pub fn expected_event(model: &EmmModel, s: &State, t: usize) -> Option<Event> {
     let th = &s.threads[t];
     let op = *model.program(t).get(th.pc as usize)?;
     let own = model.own(s, t);
-    let d = &s.drivers[own as usize];
+    // Teardown's own node is the one its release loop took, NIL outside the loop.
+    let d = s.drivers.get(own as usize).copied().unwrap_or_default();
     Some(match op {
         Op::Walk {
             callback, resume, ..

@@ -55,6 +55,7 @@ pub mod check;
 pub mod config;
 pub mod conformance;
 pub mod estimate;
+pub mod history;
 mod interp;
 pub mod invariants;
 pub mod model;

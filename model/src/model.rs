@@ -421,9 +421,14 @@ impl EmmModel {
     pub fn scope(&self) -> Scope {
         let c = &self.config;
         let p = &self.programs;
+        let walks_in = |p: &Program| p.ops.iter().any(|op| matches!(op, Op::Walk { .. }));
         Scope {
             registrations: c.registrations > 0,
             unregistrations: c.unregistrations > 0,
+            walks: self.actors.iter().any(|a| {
+                !matches!(a.id.role, Role::Reg | Role::Unreg | Role::Drv)
+                    && walks_in(self.programs.of(a.id.role))
+            }),
             teardown: c.teardown,
             stop_start: p.delivers(Callback::Stop),
             end_callback: p.delivers(Callback::InvalidateEnd),

@@ -180,7 +180,7 @@ macro_rules! property_table {
                 mechanism: "A reachability goal: it shows the bounded run is not vacuous.",
             }
             sometimes observation guarantee UnregisterOverlapsWalk unregister_overlaps_walk {
-                applies: |s| s.unregistrations,
+                applies: |s| s.unregistrations && s.walks,
                 summary: "an unregister runs while a walk is under way",
                 meaning: "The race that synchronize_srcu() in unregister closes (the walks of \
                           register and unregister themselves do not count).",
@@ -251,6 +251,9 @@ pub struct Scope {
     pub registrations: bool,
     /// Some notifier unregisters.
     pub unregistrations: bool,
+    /// Some actor walks the chain besides register and unregister: an invalidation, an aging
+    /// pass, or a teardown whose release is a walk.
+    pub walks: bool,
     /// `exit_mmap` runs.
     pub teardown: bool,
     /// The protocol sends `emm_stop`/`emm_start`.

@@ -191,11 +191,16 @@ impl Notifier for TestDriver {
         });
     }
 
-    fn clear_young(&self, _range: Range) -> bool {
+    /// The page is young in the mirror if the mirror maps it: KVM's `clear_flush_young`
+    /// answers whether any spte in the range was accessed.
+    fn clear_young(&self, range: Range) -> bool {
+        let mut young = false;
         self.callback(Callback::ClearYoung, |delivered| {
-            self.ghost.record(&[delivered])
+            let mirror = self.tlb.lock();
+            young = range.overlaps(&PAGE) && mirror.is_some();
+            self.ghost.record(&[delivered]);
         });
-        false
+        young
     }
 
     fn emm_stop(&self) {

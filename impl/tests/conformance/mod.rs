@@ -41,6 +41,8 @@ pub(crate) fn model_of<C: Chain>(scenario: &Scenario) -> (EmmModel, State) {
         targets: Some(targets),
         teardown: scenario.teardown,
         aging: scenario.aging,
+        vma_faults: 0,
+        oom_reaper: false,
     };
     config
         .validate_bounds()

@@ -227,6 +227,19 @@ pub(crate) fn aging_vs_register() -> Case {
     )
 }
 
+/// An aging walk over two notifiers that both map the page, so both answer young.
+pub(crate) fn aging_over_two_notifiers() -> Case {
+    case(
+        &[],
+        Scenario {
+            invalidators: 0,
+            notifiers: 2,
+            aging: true,
+            ..Scenario::default()
+        },
+    )
+}
+
 /// Two invalidators (nesting), two registrars whose drivers then fault, and two
 /// unregistrars, over two initial notifiers: the model's largest actor counts at once.
 pub(crate) fn two_of_each() -> Case {
