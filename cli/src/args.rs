@@ -187,7 +187,7 @@ struct ReplayArgs {
     format: Format,
     /// Also replay the trace on the real implementation of PROTOCOL (default: the trace's own
     /// variant), one thread per actor released one step at a time, and print both side by
-    /// side. Implemented: take-all-locks, emm-stop-start, rcu-publish.
+    /// side. Implemented: mmu-notifier@v5.12, emm@stop-start, emm@v2 (aliases: rcu-publish, emm-stop-start).
     #[arg(long, value_name = "PROTOCOL", num_args = 0..=1, default_missing_value = "")]
     on_impl: Option<String>,
     /// With --on-impl: how long to wait for a thread to take its step before reporting it
@@ -392,11 +392,10 @@ impl ModelArgs {
     /// has: an unregister, per-VMA-lock faults, non-blocking starts).
     fn config(&self, variant: Option<Variant>) -> Result<Config, String> {
         let notifiers = self.notifiers.unwrap_or(1);
-        let has_unregister =
-            variant.is_none_or(|v| emm_model::program::Traits::of(v).unregister);
-        let unregistrations = self
-            .unregistrations
-            .unwrap_or(if has_unregister { notifiers.min(1) } else { 0 });
+        let has_unregister = variant.is_none_or(|v| emm_model::program::Traits::of(v).unregister);
+        let unregistrations =
+            self.unregistrations
+                .unwrap_or(if has_unregister { notifiers.min(1) } else { 0 });
         let targets = match &self.targets {
             None => None,
             Some(names) => Some(parse_targets(names, unregistrations)?),

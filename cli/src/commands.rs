@@ -45,7 +45,11 @@ fn run_check(io: &mut Io<'_>, job: &CheckJob) -> i32 {
             return usage_error(io, &why);
         }
     }
-    if config.aging && emm_model::program::Programs::new(variant, &config).aging.is_empty() {
+    if config.aging
+        && emm_model::program::Programs::new(variant, &config)
+            .aging
+            .is_empty()
+    {
         say!(
             io.err,
             "note: interval notifiers have no clear_young; --aging adds no actor to {variant}"
@@ -214,10 +218,11 @@ fn run_history(io: &mut Io<'_>, job: &HistoryJob) -> i32 {
             let _ = io.out.write_all(crate::history::text(&h).as_bytes());
         }
     }
-    let incomplete = h
-        .rows
-        .iter()
-        .any(|r| r.cells.iter().any(|c| c.status == emm_model::Status::Unknown));
+    let incomplete = h.rows.iter().any(|r| {
+        r.cells
+            .iter()
+            .any(|c| c.status == emm_model::Status::Unknown)
+    });
     if incomplete {
         3
     } else {

@@ -5,14 +5,18 @@ use crate::picture::xml_escape;
 use emm_model::check::Status;
 use emm_model::history::{columns, History, Probe, Row, PROBES};
 use emm_model::EmmModel;
-use emm_proofs::{Family, Prop, Standing, VARIANTS};
+use emm_proofs::{Family, Prop, Standing};
 use serde_json::json;
 use std::fmt::Write as _;
 
 /// A property's short label in the grid: the initials of its words (`no_stale_secondary` is
 /// `nss`), with `*` for an advisory one.
 pub fn label(p: Prop) -> String {
-    let mut s: String = p.name().split('_').filter_map(|w| w.chars().next()).collect();
+    let mut s: String = p
+        .name()
+        .split('_')
+        .filter_map(|w| w.chars().next())
+        .collect();
     if p.info().standing == Standing::Advisory {
         s.push('*');
     }
@@ -61,14 +65,14 @@ pub fn text(h: &History) -> String {
             continue;
         }
         let _ = writeln!(out);
-        let mut head = format!("{:<40} {:<14}", family.name(), "date");
+        let mut head = format!("{:<40} {:<15}", family.name(), "date");
         for p in &cols {
             let _ = write!(head, " {:<w$}", label(*p), w = width(p));
         }
         let _ = writeln!(out, "{}", head.trim_end());
         for r in rows {
             let info = r.variant.info();
-            let mut line = format!("{:<40} {:<14}", r.variant.name(), info.date);
+            let mut line = format!("{:<40} {:<15}", r.variant.name(), info.date);
             for (p, c) in cols.iter().zip(&r.cells) {
                 let _ = write!(line, " {:<w$}", mark(c.status), w = width(p));
             }
@@ -95,18 +99,26 @@ pub fn text(h: &History) -> String {
             let Some((probe, trace)) = &c.found else {
                 continue;
             };
+            let also: String = c
+                .also
+                .iter()
+                .map(|p| format!(", also {}", p.name))
+                .collect();
             let _ = writeln!(
                 out,
-                "  {} {}: probe {} ({} steps)",
+                "  {} {}: probe {} ({} steps){also}",
                 r.variant,
                 c.prop,
                 probe.name,
                 trace.steps.len()
             );
             let _ = writeln!(out, "      {}", replay(r, probe, trace));
-            let fix = match c.fixed_in {
-                Some(v) => format!("fixed in {v} by {}: {}", v.info().source, v.summary()),
-                None => "never fixed in this family".into(),
+            let fix = match (c.prop.info().standing, c.fixed_in) {
+                (Standing::Advisory, _) => "advisory: reported, not counted in a verdict".into(),
+                (Standing::Guarantee, Some(v)) => {
+                    format!("fixed in {v} by {}: {}", v.info().source, v.summary())
+                }
+                (Standing::Guarantee, None) => "never fixed in this family".into(),
             };
             let _ = writeln!(out, "      {fix}");
         }
@@ -122,8 +134,13 @@ pub fn text(h: &History) -> String {
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "sources:");
-    for info in VARIANTS {
-        let _ = writeln!(out, "  {:<40} {}", info.variant.name(), info.source);
+    for r in &h.rows {
+        let _ = writeln!(
+            out,
+            "  {:<40} {}",
+            r.variant.name(),
+            r.variant.info().source
+        );
     }
     let states: usize = h.rows.iter().flat_map(|r| &r.probes).map(|(_, n)| n).sum();
     let _ = writeln!(
@@ -161,14 +178,12 @@ pub fn json(h: &History) -> serde_json::Value {
                 .map(|c| {
                     let mut v = json!({
                         "name": c.prop.name(),
-                        "standing": match c.prop.info().standing {
-                            Standing::Guarantee => "guarantee",
-                            Standing::Advisory => "advisory",
-                        },
+                        "standing": c.prop.info().standing.as_str(),
                         "status": c.status.as_str(),
                     });
                     if let Some((probe, trace)) = &c.found {
                         v["probe"] = json!(probe.name);
+                        v["also"] = json!(c.also.iter().map(|p| p.name).collect::<Vec<_>>());
                         v["steps"] = json!(trace.steps.len());
                         v["replay"] = json!(replay(r, probe, trace));
                         v["trace"] = trace_json(trace);

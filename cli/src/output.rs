@@ -109,6 +109,7 @@ pub fn report_json(r: &CheckReport) -> serde_json::Value {
             let mut v = json!({
                 "name": p.name,
                 "expectation": p.expectation.as_str(),
+                "standing": p.prop.info().standing.as_str(),
                 "status": p.status.as_str(),
             });
             if let Some(t) = &p.trace {

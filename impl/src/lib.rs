@@ -31,7 +31,7 @@
 //! # Protocols
 //!
 //! * [`TakeAllLocks`] (the default, and the one to use): `mm_take_all_locks()` registration
-//!   over per-CPU read sides. The model proves it (`emm-check check --variant take-all-locks`),
+//!   over per-CPU read sides. The model proves it (`emm-check check --variant mmu-notifier@v5.12`, `proofs/proofs/mmu-notifier-v5.12.md`),
 //!   and its module documentation says why it was chosen over interval notifiers and the
 //!   corrected stop/start: walks on different CPUs share no cache line.
 //! * [`historical::EmmStopStart`] and [`historical::RcuPublish`]: the 2008 EMM patches as they

@@ -54,12 +54,12 @@ pub trait Chain: sealed::Sealed + Send + Sync + Sized + 'static {
     #[cfg(any(loom, feature = "trace"))]
     fn traced(tracer: Arc<dyn crate::trace::Tracer>) -> Self;
 
-    /// Whether unregister calls the notifier's `release` (the historical `rcu-publish` does not:
+    /// Whether unregister calls the notifier's `release` (the historical `emm@v2` does not:
     /// its owner stops the device and drops the mirror before unregistering).
     const RELEASES_ON_UNREGISTER: bool = true;
 
     /// Whether register and unregister call `emm_stop`/`emm_start` on the notifiers (the
-    /// historical `emm-stop-start`); a stopped driver must not install mappings.
+    /// historical `emm@stop-start`); a stopped driver must not install mappings.
     const STOPS_NOTIFIERS: bool = false;
 
     /// Links `notifier`; once this returns, every invalidation whose `invalidate_start` walk

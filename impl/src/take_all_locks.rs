@@ -1,7 +1,11 @@
 //! The production protocol: `mm_take_all_locks()` registration over sharded read sides.
 //!
-//! This is `mmu_notifier` as merged in Linux 2.6.27 (the `take-all-locks` variant of the
-//! model), carried over to a userspace library.
+//! This is the kernel's `mmu_notifier` as of v5.12 (`mmu-notifier@v5.12` in the model: the
+//! register, unregister and release of d34883d4e35c (v3.10) and b972216e27d1 (v3.17), reclaim
+//! bracketing its PTE change with start and end under the reverse-map lock (369ea8242c0f,
+//! v4.13)), carried over to a userspace library. It has no per-VMA locks, so v6.4's
+//! `vma_start_write()` (eeff9a5d47f8), which only matters to page faults that hold nothing
+//! else, has nothing to exclude here, and no non-blocking start (the OOM reaper's).
 //!
 //! # States and operations
 //!
@@ -27,7 +31,7 @@
 //! open invalidation window), and the SRCU read side of the walk (so taking the write locks
 //! after an unlink is `synchronize_srcu()`).
 //!
-//! # Why it is correct (the model's `take-all-locks` argument)
+//! # Why it is correct (the model's `mmu-notifier@v5.12` argument)
 //!
 //! A registration holds every shard's write lock while it links, so no invalidation window is
 //! open anywhere at that moment: every window either closed before the link (its frames are
@@ -37,13 +41,13 @@
 //! the notifiers it sent `invalidate_start`. An unregister's write locks wait for every window
 //! that might still hold the old copy, so none calls the notifier after unregister returns.
 //!
-//! # Why this protocol (and not interval-seq or the corrected stop/start)
+//! # Why this protocol (and not interval notifiers or the corrected stop/start)
 //!
 //! The walk is the hot path: one uncontended read lock on a shard that, as long as the
 //! invalidating threads were given distinct shards, no other walker touches, and then a plain
 //! loop over a contiguous copy. Invalidations on different CPUs share no cache line. Interval
-//! notifiers (`interval-seq`) take one lock shared by every invalidation to count it in and out,
-//! and the corrected stop/start (`emm-stop-drain-start`) drains on one mm-wide count of open
+//! notifiers (`interval@v5.18`) take one lock shared by every invalidation to count it in and out,
+//! and the corrected stop/start (`ours@emm-stop-drain-start`) drains on one mm-wide count of open
 //! windows: both put every walker on one cache line. `cargo bench -p emm` measures sketches of
 //! both walks beside this one: with a second thread invalidating they cost 2.3x to 12x more,
 //! while this walk does not slow down (single-threaded the drain's counter is cheaper, by about
@@ -471,7 +475,6 @@ impl Window for Walks<'_> {
     fn clear_young(&self, range: Range) -> bool {
         self.walk(Callback::ClearYoung, true, range)
     }
-
 }
 
 impl Drop for Walks<'_> {

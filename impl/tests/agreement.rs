@@ -8,8 +8,8 @@
 //! after each, every notifier as the spec observes it (registered, unregistered, open
 //! invalidations, the frame its mirror maps, releases received) and every frame's state must be
 //! the same on both sides, and the properties broken so far (checked at every model step and at
-//! every observable step of the implementation) must be the same: none for `take-all-locks`
-//! and `rcu-publish`, `stop_start_paired` for the seed once it registers (its `emm_start` walk
+//! every observable step of the implementation) must be the same: none for `mmu-notifier@v5.12`
+//! and `emm@v2`, `stop_start_paired` for the seed once it registers (its `emm_start` walk
 //! starts the new notifier, which was never stopped).
 
 #![cfg(not(any(loom, feature = "shuttle")))]

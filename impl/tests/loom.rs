@@ -126,13 +126,45 @@ fn explore<C: Chain>(test: &str, case: Case, expect: Expect) {
     }
 }
 
+/// The environment variable that makes a test binary run one deadlocking exploration itself
+/// (see [`in_child`]).
+const CHILD: &str = "EMM_LOOM_DEADLOCK_CHILD";
+
+/// Runs `test`'s exploration in a child process of this test binary and checks that loom
+/// reported a deadlock there. Loom reports one by panicking inside the blocked thread; when
+/// that thread holds a loom lock (the historical chain's VM thread holds `anon_vma`'s mutex
+/// across its walks, as the 2008 VM did), dropping the guard while unwinding re-enters loom's
+/// runtime, which has already torn the execution down, and the second panic aborts the
+/// process. So the exploration runs in its own process, and its report is read from there.
+fn in_child(test: &str) {
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, test)
+        .output()
+        .expect("the test binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "{test}: loom must report the deadlock:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("deadlock; threads ="),
+        "{test}: the exploration failed, but not on a deadlock:\n{stderr}"
+    );
+}
+
 /// One loom test: `name: Protocol, scenario, expectation`.
 macro_rules! loom_test {
     ($($(#[$doc:meta])* $name:ident: $chain:ty, $case:ident, $expect:expr;)*) => {$(
         $(#[$doc])*
         #[test]
         fn $name() {
-            explore::<$chain>(stringify!($name), scenarios::$case(), $expect)
+            let test = stringify!($name);
+            let expect = $expect;
+            if matches!(expect, Expect::Deadlocks) && std::env::var(CHILD).as_deref() != Ok(test) {
+                return in_child(test);
+            }
+            explore::<$chain>(test, scenarios::$case(), expect)
         }
     )*};
 }

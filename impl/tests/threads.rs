@@ -107,10 +107,7 @@ fn contract<C: Chain>(quirks: Quirks) {
     drop(rb);
     let before = b.starts.load(Ordering::SeqCst);
     mm.invalidate(PAGE, |_| ());
-    assert_eq!(
-        b.starts.load(Ordering::SeqCst),
-        before + u32::from(emm_v2)
-    );
+    assert_eq!(b.starts.load(Ordering::SeqCst), before + u32::from(emm_v2));
 
     // Teardown releases whoever is registered; registering afterwards fails.
     mm.teardown();

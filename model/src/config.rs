@@ -112,8 +112,7 @@ impl Config {
     /// registered) and within the bounds ([`validate_bounds`](Self::validate_bounds)).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |m: String| Err(ConfigError(m));
-        if self.invalidators == 0 && self.vma_faults == 0 && !self.oom_reaper && !self.teardown
-        {
+        if self.invalidators == 0 && self.vma_faults == 0 && !self.oom_reaper && !self.teardown {
             return err(
                 "nothing to check: --invalidators 0 means no VM thread ever \
                         invalidates, and every property is about invalidations (add one, or \

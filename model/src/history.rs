@@ -44,7 +44,12 @@ const NONE: Extra = Extra {
 };
 
 /// A probe of `invalidators`, `notifiers`, `registrations` and `unregistrations`, and `extra`.
-const fn probe(name: &'static str, exercises: &'static str, counts: [usize; 4], extra: Extra) -> Probe {
+const fn probe(
+    name: &'static str,
+    exercises: &'static str,
+    counts: [usize; 4],
+    extra: Extra,
+) -> Probe {
     Probe {
         name,
         exercises,
@@ -140,8 +145,10 @@ pub struct Cell {
     pub prop: Prop,
     /// Violated, holds, n/a, or unknown (a limit stopped a probe that could exercise it).
     pub status: Status,
-    /// For a violation: the probe that found it, and its shortest trace.
+    /// For a violation: the probe that found it first (in table order), and its shortest trace.
     pub found: Option<(Probe, Trace)>,
+    /// For a violation: the later probes that break it too.
+    pub also: Vec<Probe>,
     /// For a violation: the next version of the family where the property holds.
     pub fixed_in: Option<Variant>,
 }
@@ -205,15 +212,16 @@ fn row(variant: Variant, opts: &CheckOptions) -> Row {
     for prop in columns() {
         let mut status = Status::NotApplicable;
         let mut found = None;
+        let mut also = Vec::new();
         for (probe, r) in &reports {
             let p = r.property(prop);
             match p.status {
+                Status::Violated if status == Status::Violated => also.push(*probe),
                 Status::Violated => {
                     status = Status::Violated;
                     found = p.trace.clone().map(|t| (*probe, t));
-                    break;
                 }
-                Status::Unknown => status = Status::Unknown,
+                Status::Unknown if status != Status::Violated => status = Status::Unknown,
                 Status::Holds if status == Status::NotApplicable => status = Status::Holds,
                 _ => {}
             }
@@ -222,6 +230,7 @@ fn row(variant: Variant, opts: &CheckOptions) -> Row {
             prop,
             status,
             found,
+            also,
             fixed_in: None,
         });
     }

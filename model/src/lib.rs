@@ -3,17 +3,23 @@
 //!
 //! # States
 //!
-//! * The chain: `head` and each notifier's `next` (for interval notifiers, the interval tree,
-//!   which is only modified under its lock while no invalidation is active, so a list is an
-//!   exact stand-in for one page).
+//! * The chain: `head`, each notifier's `next` and `pprev` (`&h->first`, a predecessor's
+//!   `&next`, `NULL` once `hlist_del_init_rcu()` unhashed it, `LIST_POISON2` after
+//!   `hlist_del_rcu()`), the notifiers freed by their owners; for interval notifiers, the
+//!   interval tree, which is only modified under its lock while no invalidation is active, so
+//!   a list is an exact stand-in for one page.
 //! * One page: its PTE maps a frame. A zap maps a fresh frame and the invalidation frees the
 //!   old one after its end walk, so a frame number is never reused and "maps a freed frame"
 //!   is exact.
-//! * Locks: `mmap_sem`, the reverse-map lock (readers, or all taken by `mm_take_all_locks`),
-//!   the notifier spinlock, SRCU (index, readers per index, the `synchronize_srcu` mutex), the
-//!   drain counters, the interval `invalidate_seq`, `active` count and deferred lists.
+//! * Locks, as the version's kernel has them: `mmap_sem` (writer, readers, queued writers),
+//!   the reverse-map lock (a spinlock, a mutex or an rwsem with its queue; all of them taken by
+//!   `mm_take_all_locks()`), the VMA locks (v6.4), the notifier spinlock, the RCU or SRCU read
+//!   sides (each thread's depth, and one grace-period bit per synchronizer on each reader it
+//!   must wait for), the drain counters, the interval `invalidate_seq`, `active` count and
+//!   deferred lists.
 //! * Each driver (KVM's contract): `in_progress`, `seq`, its mirror, stop/start/release counts.
-//! * Each thread: program counter, walk position, and a few locals.
+//! * Each thread: program counter, walk position, flags (queued on a lock, oopsed, its
+//!   non-blocking start failed), and a few locals.
 //!
 //! # Operations
 //!
@@ -23,7 +29,7 @@
 //! walk is one step per pointer load and one per callback:
 //!
 //! ```text
-//!  vm0 (reclaim)                         reg0 (emm-stop-start register)
+//!  vm0 (reclaim)                         reg0 (emm@stop-start register)
 //!  invalidate_start: load head -> n0
 //!                                        emm_stop(n0); emm_stop(n0): wait
 //!                                        n1->next = head; rcu_assign_pointer(head, n1)
@@ -35,7 +41,10 @@
 //!  free f0                               drv1 still maps f0: no_stale_secondary broken
 //! ```
 //!
-//! Nothing in the model knows which verdict a variant should get: [`check::check`] finds it.
+//! Each version's programs transcribe its code statement by statement, every step citing the
+//! kernel function and the commit or mail it comes from ([`program`]). Nothing in the model
+//! knows which verdict a version should get: [`check::check`] finds it, and [`history`] lays
+//! the versions of each family side by side.
 //!
 //! # Properties
 //!

@@ -14,7 +14,6 @@ use stateright::{Model, Property};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-
 /// One step of the model: thread `.0` takes its next step. Each thread's program is
 /// deterministic, so naming the thread names the step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -372,8 +371,10 @@ impl EmmModel {
                 s.next[n] = (n + 1) as u8;
             }
             // hlist_add_head() left n0 first: its pprev is &h->first, each later one's the
-            // previous node's &next.
-            s.pprev[n] = if n == 0 { PPREV_HEAD } else { (n - 1) as u8 };
+            // previous node's &next. (Only the hlist versions keep pprev.)
+            if self.traits().family == Family::MmuNotifier {
+                s.pprev[n] = if n == 0 { PPREV_HEAD } else { (n - 1) as u8 };
+            }
             s.registered |= bit(n as u8);
             let d = &mut s.drivers[n];
             d.mirror = 0;
@@ -432,7 +433,8 @@ impl EmmModel {
             teardown: c.teardown,
             stop_start: p.delivers(Callback::Stop),
             end_callback: p.delivers(Callback::InvalidateEnd),
-            release_callback: p.delivers(Callback::Release) && self.traits().family != Family::Interval,
+            release_callback: p.delivers(Callback::Release)
+                && self.traits().family != Family::Interval,
             inductive_invariant: crate::invariants::of(self.variant).is_some()
                 && self.layout.own()
                 && crate::invariants::covers(&self.config),
@@ -479,7 +481,6 @@ impl EmmModel {
             })
             .collect()
     }
-
 }
 
 impl Model for EmmModel {

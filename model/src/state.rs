@@ -418,7 +418,13 @@ impl State {
             })
         };
         // A pprev names a node only below PPREV_HEAD (&nk->next); the rest are markers.
-        let pprev_of = |x: u8| if x < PPREV_HEAD { rename[x as usize] } else { x };
+        let pprev_of = |x: u8| {
+            if x < PPREV_HEAD {
+                rename[x as usize]
+            } else {
+                x
+            }
+        };
         let (next, pprev, drivers) = (self.next, self.pprev, self.drivers);
         for old in 0..self.notifier_count as usize {
             let new = rename[old] as usize;

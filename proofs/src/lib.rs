@@ -60,17 +60,17 @@ pub mod variant;
 pub mod proofs {
     #![doc = include_str!("../proofs/README.md")]
 
-    #[doc = include_str!("../proofs/take-all-locks.md")]
-    pub mod take_all_locks {}
+    #[doc = include_str!("../proofs/mmu-notifier-v5.12.md")]
+    pub mod mmu_notifier_v5_12 {}
 
-    #[doc = include_str!("../proofs/interval-seq.md")]
-    pub mod interval_seq {}
+    #[doc = include_str!("../proofs/interval-v5.18.md")]
+    pub mod interval_v5_18 {}
 
     #[doc = include_str!("../proofs/emm-stop-drain-start.md")]
-    pub mod emm_stop_drain_start {}
+    pub mod ours_emm_stop_drain_start {}
 
-    #[doc = include_str!("../proofs/rcu-publish.md")]
-    pub mod rcu_publish {}
+    #[doc = include_str!("../proofs/emm-v2.md")]
+    pub mod emm_v2 {}
 
     #[doc = include_str!("../proofs/emm-stop-start.md")]
     pub mod emm_stop_start {}
@@ -515,10 +515,19 @@ impl fmt::Display for Reason {
             Reason::StartLeftOpen {
                 notifier,
                 in_progress,
-            } => write!(
+            } if *in_progress > 0 => write!(
                 f,
                 "every thread has finished and notifier n{notifier} still counts an invalidation \
                  open (in_progress = {in_progress}): its driver's faults retry forever"
+            ),
+            Reason::StartLeftOpen {
+                notifier,
+                in_progress,
+            } => write!(
+                f,
+                "every thread has finished and notifier n{notifier}'s count never came back to 0 \
+                 (in_progress = {in_progress}, an end without its start): its driver's faults \
+                 retry forever"
             ),
             Reason::ReleasedTwice { notifier, releases } => write!(
                 f,

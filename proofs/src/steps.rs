@@ -245,7 +245,9 @@ impl Op {
             Op::LinkNext => "e->next = head",
             Op::Publish => "rcu_assign_pointer(head, e)",
             Op::HlistAddInit => "hlist_add_head: n->next = first, n->pprev = &h->first",
-            Op::HlistAddPublish { rcu: true } => "hlist_add_head_rcu: rcu_assign_pointer(h->first, n)",
+            Op::HlistAddPublish { rcu: true } => {
+                "hlist_add_head_rcu: rcu_assign_pointer(h->first, n)"
+            }
             Op::HlistAddPublish { rcu: false } => "hlist_add_head: h->first = n",
             Op::Unlink => "unlink e",
             Op::NextToHead => "e->next = head (after unlink)",

@@ -244,6 +244,16 @@ pub enum Standing {
     Advisory,
 }
 
+impl Standing {
+    /// The standing as printed (`guarantee`, `advisory`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Guarantee => "guarantee",
+            Standing::Advisory => "advisory",
+        }
+    }
+}
+
 /// What the system under check has, which decides whether a property can be exercised there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Scope {

@@ -174,8 +174,9 @@ pub const VARIANTS: &[VariantInfo] = &[
         family: Family::MmuNotifier,
         version: "v6.4-without-eeff9a5d47f8",
         date: "never released",
-        source: "the per-VMA-lock series (50ee32537206 lock_vma_under_rcu) without eeff9a5d47f8",
-        summary: "page faults under the VMA read lock; mm_take_all_locks does not write-lock the VMAs",
+        source: "50ee32537206",
+        summary: "the per-VMA-lock series (lock_vma_under_rcu, page faults under the VMA read \
+                  lock) without eeff9a5d47f8: mm_take_all_locks does not write-lock the VMAs",
         aliases: &[],
     },
     VariantInfo {
@@ -255,9 +256,7 @@ impl Variant {
             Variant::MmuNotifierV3_10 => "mmu-notifier@v3.10",
             Variant::MmuNotifierV4_19 => "mmu-notifier@v4.19",
             Variant::MmuNotifierV5_12 => "mmu-notifier@v5.12",
-            Variant::MmuNotifierV6_4WithoutEeff9a5d47f8 => {
-                "mmu-notifier@v6.4-without-eeff9a5d47f8"
-            }
+            Variant::MmuNotifierV6_4WithoutEeff9a5d47f8 => "mmu-notifier@v6.4-without-eeff9a5d47f8",
             Variant::MmuNotifierV6_4 => "mmu-notifier@v6.4",
             Variant::IntervalV5_5 => "interval@v5.5",
             Variant::IntervalV5_18 => "interval@v5.18",

@@ -9,6 +9,7 @@
 use emm_cli::progress::Style;
 use emm_cli::replay_on;
 use emm_model::check::CheckOptions;
+use emm_model::program::Programs;
 use emm_model::{check, Config, EmmModel, Trace, Variant};
 use emm_proofs::Prop;
 use emm_proofs::Prop::NoStaleSecondary;
@@ -54,9 +55,12 @@ fn shortest(variant: Variant, config: Config, property: Prop) -> (EmmModel, Trac
 }
 
 /// The registration race (1 VM, 1 notifier, 1 registration) and the default configuration
-/// (which adds an unregistration: its shortest violation is the seed's unregister).
-fn configs() -> [Config; 2] {
+/// (which adds an unregistration: its shortest violation is the seed's unregister), where the
+/// version has an unregister (`emm@v2` has none).
+fn configs(variant: Variant) -> impl Iterator<Item = Config> {
     [Config::counts(1, 1, 1, 0), Config::default()]
+        .into_iter()
+        .filter(move |c| Programs::supports(variant, c).is_ok())
 }
 
 #[test]
@@ -64,8 +68,8 @@ fn broken_counterexamples_break_the_real_code() {
     if !replay_runs_here() {
         return;
     }
-    for variant in [Variant::EmmStopStart, Variant::RcuPublish] {
-        for config in configs() {
+    for variant in [Variant::EmmStopStart, Variant::EmmV2] {
+        for config in configs(variant) {
             let (model, trace) = shortest(variant, config, Prop::NoStaleSecondary);
             let replayed = replay_on(variant, &model, &trace, PATIENCE).expect("replays here");
             let context = format!("{variant} on {}", config.to_flags());
@@ -92,12 +96,12 @@ fn broken_counterexamples_cannot_happen_on_the_production_protocol() {
     if !replay_runs_here() {
         return;
     }
-    for variant in [Variant::EmmStopStart, Variant::RcuPublish] {
-        for config in configs() {
+    for variant in [Variant::EmmStopStart, Variant::EmmV2] {
+        for config in configs(variant) {
             let (model, trace) = shortest(variant, config, Prop::NoStaleSecondary);
             let started = Instant::now();
-            let replayed =
-                replay_on(Variant::TakeAllLocks, &model, &trace, PATIENCE).expect("replays here");
+            let replayed = replay_on(Variant::MmuNotifierV5_12, &model, &trace, PATIENCE)
+                .expect("replays here");
             let context = format!("{variant} on {}: {:?}", config.to_flags(), replayed.refused);
             assert!(
                 replayed.violated_in_replay.is_empty() && replayed.execution.violations.is_empty(),
@@ -156,19 +160,23 @@ fn cli_prints_the_implementation_beside_the_model() {
     let on_impl = |extra: &[&str]| run(&[&base[..], extra].concat());
     let (code, out, err) = on_impl(&[]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("implementation: emm-stop-start"), "{out}");
+    assert!(out.contains("implementation: emm@stop-start"), "{out}");
     assert!(out.contains("the implementation took all"), "{out}");
     assert!(
         out.contains(&format!("on the implementation: {NoStaleSecondary}")),
         "{out}"
     );
-    let (code, out, err) = on_impl(&["take-all-locks"]);
+    let (code, out, err) = on_impl(&["mmu-notifier@v5.12"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("REFUSED (blocked"), "{out}");
-    assert!(out.contains("cannot happen on take-all-locks"), "{out}");
-    let (code, _, err) = on_impl(&["interval-seq"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("no implementation of that protocol"), "{err}");
+    assert!(out.contains("cannot happen on mmu-notifier@v5.12"), "{out}");
+    // The implementation is v5.12's (no per-VMA locks): the newest version, which the old
+    // name take-all-locks means, has none.
+    for other in ["interval-seq", "take-all-locks"] {
+        let (code, _, err) = on_impl(&[other]);
+        assert_eq!(code, 2);
+        assert!(err.contains("no implementation of that protocol"), "{err}");
+    }
 }
 
 /// `check --format json` writes a file that `replay FILE --on-impl` replays on real code.
@@ -177,19 +185,11 @@ fn a_saved_check_replays_on_the_implementation() {
     if !replay_runs_here() {
         return;
     }
-    let (code, json, _) = run(&[
-        "check",
-        "--variant",
-        "rcu-publish",
-        "--unregistrations",
-        "0",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(code, 1, "rcu-publish is broken");
+    let (code, json, _) = run(&["check", "--variant", "emm@v2", "--format", "json"]);
+    assert_eq!(code, 1, "emm@v2 is broken");
     let dir = std::env::temp_dir().join(format!("emm-replay-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("rcu-publish.json");
+    let file = dir.join("emm-v2.json");
     std::fs::write(&file, json).unwrap();
     let file = file.to_str().unwrap();
     let (code, out, err) = run(&[
@@ -213,7 +213,7 @@ fn a_saved_check_replays_on_the_implementation() {
     let (code, other, err) = run(&["replay", "--on-impl", "emm-stop-start", file]);
     assert!(code <= 1, "{other}{err}");
     assert!(
-        other.contains("on the implementation of emm-stop-start"),
+        other.contains("on the implementation of emm@stop-start"),
         "{other}"
     );
     assert!(

@@ -18,7 +18,7 @@ fn unknown_names() {
         &[
             "check",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--format",
             "svg",
             "--property",
@@ -30,35 +30,38 @@ fn unknown_names() {
         &[
             "explore",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--counterexample",
             "nope",
         ],
         "unknown property 'nope'",
     );
     assert_usage_error(
-        &["replay", "--variant", "rcu-publish", "--path", "vm0,vm7"],
+        &["replay", "--variant", "emm-stop-start", "--path", "vm0,vm7"],
         "no actor 'vm7'",
     );
     assert_usage_error(
         &[
             "explore",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--path",
             "reg0,nobody",
         ],
         "no actor 'nobody'",
     );
     assert_usage_error(
-        &["check", "--variant", "rcu-publish", "--targets", "x1"],
+        &["check", "--variant", "emm-stop-start", "--targets", "x1"],
         "'x1' is not a notifier",
     );
     assert_usage_error(
-        &["check", "--variant", "rcu-publish", "--format", "xml"],
+        &["check", "--variant", "emm-stop-start", "--format", "xml"],
         "xml",
     );
-    assert_usage_error(&["check", "--variant", "rcu-publish", "--bogus"], "--bogus");
+    assert_usage_error(
+        &["check", "--variant", "emm-stop-start", "--bogus"],
+        "--bogus",
+    );
 }
 
 #[test]
@@ -73,9 +76,14 @@ fn negative_counts() {
         "--timeout",
         "--max-memory",
     ] {
-        assert_usage_error(&["check", "--variant", "rcu-publish", flag, "-1"], "-1");
+        assert_usage_error(&["check", "--variant", "emm-stop-start", flag, "-1"], "-1");
         assert_usage_error(
-            &["check", "--variant", "rcu-publish", &format!("{flag}=-7")],
+            &[
+                "check",
+                "--variant",
+                "emm-stop-start",
+                &format!("{flag}=-7"),
+            ],
             "-7",
         );
     }
@@ -95,7 +103,7 @@ fn huge_counts() {
         "--max-memory",
     ] {
         assert_usage_error(
-            &["check", "--variant", "rcu-publish", flag, past_u64],
+            &["check", "--variant", "emm-stop-start", flag, past_u64],
             past_u64,
         );
     }
@@ -108,13 +116,13 @@ fn huge_counts() {
         ("--timeout", "604801", "604801"),
         ("--max-memory", "1099511627777", "1099511627777"),
     ] {
-        assert_usage_error(&["check", "--variant", "rcu-publish", flag, value], why);
+        assert_usage_error(&["check", "--variant", "emm-stop-start", flag, value], why);
     }
     assert_usage_error(
         &[
             "check",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--notifiers",
             "4",
             "--registrations",
@@ -127,14 +135,20 @@ fn huge_counts() {
 #[test]
 fn nothing_to_check() {
     assert_usage_error(
-        &["check", "--variant", "rcu-publish", "--invalidators", "0"],
+        &[
+            "check",
+            "--variant",
+            "emm-stop-start",
+            "--invalidators",
+            "0",
+        ],
         "nothing to check",
     );
     assert_usage_error(
         &[
             "check",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--notifiers",
             "0",
             "--registrations",
@@ -146,18 +160,18 @@ fn nothing_to_check() {
         &[
             "check",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--unregistrations",
             "2",
         ],
         "only notifiers registered at the start can be unregistered",
     );
     assert_usage_error(
-        &["check", "--variant", "rcu-publish", "--max-states", "0"],
+        &["check", "--variant", "emm-stop-start", "--max-states", "0"],
         "0",
     );
     assert_usage_error(
-        &["check", "--variant", "rcu-publish", "--timeout", "0"],
+        &["check", "--variant", "emm-stop-start", "--timeout", "0"],
         "0",
     );
     // A property that this configuration cannot exercise, and one that holds.
@@ -189,14 +203,14 @@ fn missing_and_conflicting_flags() {
     assert_usage_error(&["explore"], "explore needs --variant");
     assert_usage_error(&["replay", "--path", "vm0"], "needs --variant");
     assert_usage_error(
-        &["replay", "--variant", "rcu-publish"],
+        &["replay", "--variant", "emm-stop-start"],
         "replay needs a FILE",
     );
     assert_usage_error(
         &[
             "check",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--property",
             Prop::NoStaleSecondary.name(),
         ],
@@ -206,7 +220,7 @@ fn missing_and_conflicting_flags() {
         &[
             "check",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--format",
             "json",
             "--property",
@@ -218,7 +232,7 @@ fn missing_and_conflicting_flags() {
         &[
             "replay",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--path",
             "vm0",
             "--property",
@@ -231,7 +245,7 @@ fn missing_and_conflicting_flags() {
             "replay",
             "trace.json",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--path",
             "vm0",
         ],
@@ -241,7 +255,7 @@ fn missing_and_conflicting_flags() {
         &[
             "explore",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--counterexample",
             Prop::NoStaleSecondary.name(),
             "--path",
@@ -250,14 +264,14 @@ fn missing_and_conflicting_flags() {
         "cannot be used with",
     );
     assert_usage_error(
-        &["check", "--variant", "rcu-publish", "--targets", "n0,n0"],
+        &["check", "--variant", "emm-stop-start", "--targets", "n0,n0"],
         "--targets names 2 notifiers but there are 1",
     );
     assert_usage_error(
         &[
             "check",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--notifiers",
             "2",
             "--unregistrations",
@@ -271,7 +285,7 @@ fn missing_and_conflicting_flags() {
         &[
             "check",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--format",
             "svg",
             "--format",
@@ -283,14 +297,20 @@ fn missing_and_conflicting_flags() {
         &[
             "explore",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--addr",
             "0.0.0.0:3000",
         ],
         "loopback",
     );
     assert_usage_error(
-        &["explore", "--variant", "rcu-publish", "--addr", "localhost"],
+        &[
+            "explore",
+            "--variant",
+            "emm-stop-start",
+            "--addr",
+            "localhost",
+        ],
         "--addr localhost",
     );
 }
@@ -316,7 +336,7 @@ fn explore_on_an_address_in_use() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     let addr = taken.local_addr().expect("its address").to_string();
     assert_usage_error(
-        &["explore", "--variant", "rcu-publish", "--addr", &addr],
+        &["explore", "--variant", "emm-stop-start", "--addr", &addr],
         "cannot listen on",
     );
 }
@@ -482,11 +502,19 @@ fn replay_files_of_another_variant_or_configuration() {
     // The file's own variant or configuration changed: its steps no longer read as the model
     // takes them.
     let mut other = doc.clone();
-    other["variant"] = "rcu-publish".into();
+    other["variant"] = "mmu-notifier@v2.6.27".into();
     replay_file_error(
         other.to_string().as_bytes(),
         &[],
         "a trace of another configuration",
+    );
+    // A version that lacks one of the file's actors refuses its configuration outright.
+    let mut other = doc.clone();
+    other["variant"] = "emm@v2".into();
+    replay_file_error(
+        other.to_string().as_bytes(),
+        &[],
+        "its configuration is refused: emm@v2 has no unregister",
     );
     let mut other = doc.clone();
     other["config"]["notifiers"] = 2.into();
@@ -544,4 +572,94 @@ fn a_check_document_without_the_asked_trace() {
         p.as_object_mut().expect("a property").remove("trace");
     }
     replay_file_error(doc.to_string().as_bytes(), &[], "the document has no trace");
+}
+
+/// The actors a version lacks are refused with the reason, for every flag that adds one.
+#[test]
+fn actors_the_version_does_not_have() {
+    assert_usage_error(
+        &["check", "--variant", "emm@v2", "--unregistrations", "1"],
+        "emm@v2 has no unregister",
+    );
+    assert_usage_error(
+        &[
+            "check",
+            "--variant",
+            "mmu-notifier@v5.12",
+            "--vma-faults",
+            "1",
+        ],
+        "--vma-faults: mmu-notifier@v5.12 has no page faults under a per-VMA lock",
+    );
+    assert_usage_error(
+        &["check", "--variant", "mmu-notifier@v3.10", "--oom-reaper"],
+        "--oom-reaper: mmu-notifier@v3.10 has no non-blocking invalidation",
+    );
+    assert_usage_error(
+        &["check", "--variant", "emm@stop-start", "--oom-reaper"],
+        "has no non-blocking invalidation",
+    );
+    assert_usage_error(
+        &["check", "--variant", "mmu-notifier@v2.6.27", "--nested"],
+        "sends one invalidate_page after clearing the PTE",
+    );
+    assert_usage_error(
+        &[
+            "replay",
+            "--variant",
+            "emm@v2",
+            "--unregistrations",
+            "1",
+            "--path",
+            "vm0",
+        ],
+        "emm@v2 has no unregister",
+    );
+}
+
+#[test]
+fn bad_values_of_the_new_flags() {
+    assert_usage_error(
+        &[
+            "check",
+            "--variant",
+            "mmu-notifier@v6.4",
+            "--vma-faults",
+            "3",
+        ],
+        "--vma-faults 3: at most 2",
+    );
+    assert_usage_error(
+        &[
+            "check",
+            "--variant",
+            "mmu-notifier@v6.4",
+            "--vma-faults",
+            "x",
+        ],
+        "invalid value 'x' for '--vma-faults",
+    );
+    assert_usage_error(
+        &[
+            "check",
+            "--variant",
+            "mmu-notifier@v6.4",
+            "--vma-faults",
+            "-1",
+        ],
+        "-1",
+    );
+    assert_usage_error(
+        &[
+            "check",
+            "--variant",
+            "mmu-notifier@v6.4",
+            "--oom-reaper=yes",
+        ],
+        "--oom-reaper",
+    );
+    assert_usage_error(&["history", "--family", "nope"], "no family 'nope'");
+    assert_usage_error(&["history", "--format", "mermaid"], "not mermaid");
+    assert_usage_error(&["history", "--threads", "0"], "--threads");
+    assert_usage_error(&["history", "--variant", "emm@v2"], "--variant");
 }

@@ -14,7 +14,7 @@ fn default_run_exits_0_with_the_table() {
     let out = emm_check(&[]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("emm-stop-start"), "{stdout}");
+    assert!(stdout.contains("emm@stop-start"), "{stdout}");
 }
 
 #[test]

@@ -33,7 +33,12 @@ fn list_names_every_variant_and_property() {
 
 #[test]
 fn correct_variants_report_their_inductive_invariant() {
-    for variant in ["take-all-locks", "interval-seq", "emm-stop-drain-start"] {
+    for variant in [
+        "take-all-locks",
+        "mmu-notifier@v5.12",
+        "interval-seq",
+        "emm-stop-drain-start",
+    ] {
         let (code, out, _) = cli(&["check", "--variant", variant, "--format", "json"]);
         assert_eq!(code, 0, "{variant}:\n{out}");
         let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
@@ -49,7 +54,12 @@ fn correct_variants_report_their_inductive_invariant() {
 
 #[test]
 fn broken_variants_exit_1_with_a_readable_trace() {
-    for variant in ["emm-stop-start", "rcu-publish"] {
+    for variant in [
+        "emm-stop-start",
+        "emm-stop-start",
+        "mmu-notifier@v2.6.27",
+        "mmu-notifier@v3.9",
+    ] {
         let (code, out, _) = cli(&["check", "--variant", variant]);
         assert_eq!(code, 1, "{variant}:\n{out}");
         assert!(out.contains("VIOLATED always no_stale_secondary"), "{out}");
@@ -107,10 +117,10 @@ fn the_replay_line_replays_the_counterexample() {
 
 #[test]
 fn json_has_the_documented_shape() {
-    let (code, out, _) = cli(&["check", "--variant", "rcu-publish", "--format", "json"]);
+    let (code, out, _) = cli(&["check", "--variant", "emm-stop-start", "--format", "json"]);
     assert_eq!(code, 1);
     let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
-    assert_eq!(doc["variant"], "rcu-publish");
+    assert_eq!(doc["variant"], "emm@stop-start");
     for key in [
         "invalidators",
         "notifiers",
@@ -125,7 +135,7 @@ fn json_has_the_documented_shape() {
     assert_eq!(doc["verdict"], "violated");
     let props = doc["properties"].as_array().expect("a list");
     assert_eq!(props.len(), emm_proofs::PROPERTIES.len());
-    // The model's own property comes last; rcu-publish is broken, so it has no invariant.
+    // The model's own property comes last; emm@stop-start is broken, so it has no invariant.
     let last = props.last().expect("a property");
     assert_eq!(last["name"], Prop::InductiveInvariant.name());
     assert_eq!(last["expectation"], "always");
@@ -176,26 +186,38 @@ fn notifiers_0_is_a_valid_empty_chain() {
 fn bad_input_is_a_one_line_reason_and_exit_2() {
     let cases: &[&[&str]] = &[
         &["check", "--variant", "no-such-variant"],
-        &["check", "--variant", "rcu-publish", "--invalidators", "-1"],
         &[
             "check",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
+            "--invalidators",
+            "-1",
+        ],
+        &[
+            "check",
+            "--variant",
+            "emm-stop-start",
             "--invalidators",
             "1000000",
         ],
         &[
             "check",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--notifiers",
             "99999999999999999999999",
         ],
-        &["check", "--variant", "rcu-publish", "--invalidators", "0"],
         &[
             "check",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
+            "--invalidators",
+            "0",
+        ],
+        &[
+            "check",
+            "--variant",
+            "emm-stop-start",
             "--notifiers",
             "0",
             "--registrations",
@@ -206,25 +228,31 @@ fn bad_input_is_a_one_line_reason_and_exit_2() {
         &[
             "check",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--notifiers",
             "1",
             "--unregistrations",
             "2",
         ],
-        &["check", "--variant", "rcu-publish", "--threads", "0"],
-        &["check", "--variant", "rcu-publish", "--format", "xml"],
-        &["check", "--variant", "rcu-publish", "--bogus"],
-        &["check", "--variant", "rcu-publish", "--max-states", "0"],
-        &["check", "--variant", "rcu-publish", "--timeout", "0"],
+        &["check", "--variant", "emm-stop-start", "--threads", "0"],
+        &["check", "--variant", "emm-stop-start", "--format", "xml"],
+        &["check", "--variant", "emm-stop-start", "--bogus"],
+        &["check", "--variant", "emm-stop-start", "--max-states", "0"],
+        &["check", "--variant", "emm-stop-start", "--timeout", "0"],
         &["check"],
         &["frobnicate"],
-        &["replay", "--variant", "rcu-publish", "--path", "vm0,nobody"],
-        &["replay", "--variant", "rcu-publish", "--path", "drv1"],
+        &[
+            "replay",
+            "--variant",
+            "emm-stop-start",
+            "--path",
+            "vm0,nobody",
+        ],
+        &["replay", "--variant", "emm-stop-start", "--path", "drv1"],
         &[
             "explore",
             "--variant",
-            "rcu-publish",
+            "emm-stop-start",
             "--addr",
             "0.0.0.0:3000",
         ],

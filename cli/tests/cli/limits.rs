@@ -64,11 +64,11 @@ fn estimate_brackets_the_real_count() {
 fn a_state_limit_stops_the_search_with_exit_3() {
     let flags = ["--invalidators", "2", "--notifiers", "2"];
     let config = Config::counts(2, 2, 1, 1);
-    let model = EmmModel::new(Variant::TakeAllLocks, config);
+    let model = EmmModel::new(Variant::MmuNotifierV5_12, config);
     // A limit the estimate accepts, well below what the whole search generates.
     let limit = (Estimate::of(&model, true).low() * 2.0).ceil() as usize;
     let whole = emm_model::check(
-        Variant::TakeAllLocks,
+        Variant::MmuNotifierV5_12,
         config,
         &CheckOptions::deterministic(true, false),
     )
@@ -122,7 +122,7 @@ fn a_violation_found_before_a_limit_still_exits_1() {
 #[test]
 fn a_state_space_beyond_the_limits_is_refused_with_its_estimate() {
     let flags = ["--invalidators", "2", "--notifiers", "2"];
-    let model = EmmModel::new(Variant::TakeAllLocks, Config::counts(2, 2, 1, 1));
+    let model = EmmModel::new(Variant::MmuNotifierV5_12, Config::counts(2, 2, 1, 1));
     // Half the estimate's low end: refused, however fast the machine.
     let limit = ((Estimate::of(&model, true).low() / 2.0).floor() as u64).max(1);
     let limit = limit.to_string();

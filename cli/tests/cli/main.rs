@@ -6,6 +6,7 @@ mod bad_input;
 mod binary;
 mod commands;
 mod common;
+mod history;
 mod limits;
 mod parsers;
 mod pictures;

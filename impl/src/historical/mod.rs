@@ -4,15 +4,18 @@
 //! whose `head` and `next` pointers walks follow with no lock, changed by register and
 //! unregister under `mmap_sem` for write.
 //!
-//! * [`RcuPublish`] (`rcu-publish`): EMM as first posted. Register publishes the new node at
-//!   the head; unregister unlinks it with plain stores and returns at once.
-//! * [`EmmStopStart`] (`emm-stop-start`): Christoph Lameter's "disable other notifiers before
-//!   register and unregister" (the seed patch): `emm_stop` over the chain, then the list
-//!   change, then `emm_start` over the chain.
+//! * [`RcuPublish`] (`emm@v2`, once `rcu-publish`): EMM V2 of 1 April 2008. Register
+//!   publishes the new node at the head with `rcu_assign_pointer()`; the walker returns at the
+//!   first notifier that answers nonzero; V2 had no unregister (the first was posted the next
+//!   day), so this one only lets the owner drop its handle.
+//! * [`EmmStopStart`] (`emm@stop-start`, once `emm-stop-start`): Christoph Lameter's
+//!   "disable other notifiers before register and unregister" (the seed patch, on the
+//!   accumulating walker of the 12:03 fixup): `emm_stop` over the chain, then the list change,
+//!   then `emm_start` over the chain.
 //!
 //! Both lose an `invalidate_start`: a walk that read `head` before a registration published
 //! the new node never calls it, yet that invalidation's zap and free can come after the new
-//! notifier's driver read the page table. `emm-check check --variant emm-stop-start` prints
+//! notifier's driver read the page table. `emm-check check --variant emm@stop-start` prints
 //! the interleaving; this crate's loom and shuttle suites find it in this code.
 //!
 //! Each pointer is an [`AtomicLink`]: one load or one store of an `Option<Arc<Node>>`, each a

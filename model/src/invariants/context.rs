@@ -6,7 +6,8 @@ use super::layout::{phase, At, Layout, Phase, RoleLayout, NONE};
 use super::{bit, ensure, Check};
 use crate::config::MAX_NOTIFIERS;
 use crate::model::EmmModel;
-use crate::state::{State, Thread, WalkPc, NIL};
+use crate::program::{LockKind, Op};
+use crate::state::{flags, State, Thread, WalkPc, NIL, PPREV_HEAD, PPREV_NULL};
 use emm_proofs::{Callback, Role};
 
 /// One state of one model, with the chain's reachability worked out once.
@@ -95,10 +96,12 @@ impl<'a> Ctx<'a> {
     /// The notifiers a walk will still call if they stay reachable: from its cursor if it is
     /// about to call it, from the cursor's `next` if it has called it.
     pub(super) fn ahead(&self, th: &Thread) -> u8 {
-        let from = |x: u8| if x == NIL { 0 } else { self.reach[x as usize] };
+        let from = |x: u8| self.reach.get(x as usize).copied().unwrap_or(0);
         match th.wpc {
             WalkPc::Call => from(th.cursor),
-            WalkPc::Wait | WalkPc::LoadNext => from(self.s.next[th.cursor as usize]),
+            WalkPc::Wait | WalkPc::LoadNext => {
+                from(self.s.next.get(th.cursor as usize).copied().unwrap_or(NIL))
+            }
             WalkPc::Idle | WalkPc::Done => 0,
         }
     }
@@ -128,13 +131,17 @@ impl<'a> Ctx<'a> {
         (t != NONE).then_some(t as usize)
     }
 
-    /// Conjuncts every correct variant shares: `pcs`, `started`, `walks`, `frames`,
-    /// `drivers`.
+    /// Conjuncts every correct variant shares: `pcs`, `started`, `threads`, `read_side`,
+    /// `freed`, `pprev`, `walks`, `frames`, `drivers`.
     pub(super) fn common(&self) -> Check {
         let s = self.s;
         for t in self.threads() {
             ensure!(s.threads[t].pc <= self.layout(t).len, "pcs");
         }
+        self.threads_flags()?;
+        self.read_side()?;
+        self.freed()?;
+        self.pprev()?;
         // started: a new notifier's driver faults only once its register has returned, and
         // teardown runs only once every register has (the model's enabling conditions).
         for t in self.threads() {
@@ -158,7 +165,7 @@ impl<'a> Ctx<'a> {
         }
         self.walks()?;
         self.frames()?;
-        let stop_start = self.m.variant.has_stop_start();
+        let stop_start = self.m.programs().delivers(Callback::Stop);
         for d in &s.drivers[..self.nc] {
             // drivers: release, stop and start as the callbacks count them.
             ensure!(d.released == (d.releases > 0), "drivers");
@@ -169,6 +176,117 @@ impl<'a> Ctx<'a> {
                 "drivers"
             );
             ensure!(stop_start || d.stops == 0, "drivers");
+        }
+        Ok(())
+    }
+
+    /// `threads`: no thread has oopsed; a thread is queued for a write lock only at the op that
+    /// takes it, and the locks' counts of queued writers are those threads; the VMAs are
+    /// write-locked iff one thread's pc holds them (v6.4's register), no fault holds a VMA
+    /// read lock and no start has failed (the proofs cover no page fault and no OOM reaper).
+    pub(super) fn threads_flags(&self) -> Check {
+        let s = self.s;
+        let (mut mmap, mut rmap, mut vma) = (0u8, 0u8, 0u8);
+        for t in self.threads() {
+            let th = &s.threads[t];
+            vma += self.at(t).vma_write;
+            let op = self.m.program(t).get(th.pc as usize).copied();
+            ensure!(th.flags & !flags::QUEUED == 0, "threads");
+            if th.flags & flags::QUEUED != 0 {
+                match op {
+                    Some(Op::MmapSemLock) => mmap += 1,
+                    Some(Op::TakeAllLocks) if self.m.traits().rmap == LockKind::Rwsem => rmap += 1,
+                    _ => return Err("threads"),
+                }
+            }
+        }
+        ensure!(
+            s.mmap_waiting == mmap
+                && s.rmap_waiting == rmap
+                && s.mmap_readers == 0
+                && s.vma_readers == 0
+                && vma <= 1
+                && s.vma_locked == (vma == 1)
+                && !s.vma_waiting,
+            "threads"
+        );
+        Ok(())
+    }
+
+    /// `read_side`: a thread's read-side depth is the read-side locks its pc holds; only a
+    /// thread inside a read side carries grace-period bits, and bit `b` only while the
+    /// synchronizer of slot `b` waits (between its two halves).
+    pub(super) fn read_side(&self) -> Check {
+        let s = self.s;
+        let mut waiting = 0u8;
+        for t in self.threads() {
+            if self.at(t).srcu_sync > 0 {
+                waiting |= bit(self.m.grace_period_slot(t));
+            }
+        }
+        for t in self.threads() {
+            let th = &s.threads[t];
+            ensure!(th.depth == self.at(t).srcu_read, "read_side");
+            ensure!(th.gp == 0 || th.depth > 0, "read_side");
+            ensure!(th.gp & !waiting == 0, "read_side");
+        }
+        Ok(())
+    }
+
+    /// `freed`: a notifier is freed only once its unregister has returned; a freed notifier is
+    /// neither linked nor registered, and no thread holds it.
+    pub(super) fn freed(&self) -> Check {
+        let s = self.s;
+        for n in 0..self.nc as u8 {
+            let freed = s.freed_nodes & bit(n) != 0;
+            let returned = self.unregistrar_of(n).is_some_and(|u| {
+                let lay = self.layout(u);
+                s.threads[u].pc > lay.marks.owner_free
+            });
+            ensure!(freed == returned, "freed");
+            if freed {
+                ensure!((self.linked | s.registered) & bit(n) == 0, "freed");
+                for t in self.threads() {
+                    ensure!(self.holdable(&s.threads[t]) & bit(n) == 0, "freed");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `pprev` (hlist versions): a linked node's `pprev` is `&h->first` for the first node and
+    /// its predecessor's `&next` for the others; a node out of the list is unhashed, but for
+    /// one that a registrar has initialised and not yet published (`pprev = &h->first`,
+    /// `next = first`).
+    pub(super) fn pprev(&self) -> Check {
+        let s = self.s;
+        if self.m.traits().family != emm_proofs::Family::MmuNotifier {
+            return Ok(());
+        }
+        let mut prev = PPREV_HEAD;
+        let mut n = s.head;
+        while n != NIL {
+            ensure!(s.pprev[n as usize] == prev, "pprev");
+            prev = n;
+            n = s.next[n as usize];
+        }
+        for n in 0..self.nc as u8 {
+            if self.linked & bit(n) != 0 {
+                continue;
+            }
+            let initialised = self.registrar_of(n).is_some_and(|r| {
+                let lay = self.layout(r);
+                let pc = s.threads[r].pc;
+                pc > lay.marks.link_init && pc <= lay.marks.link
+            });
+            if initialised {
+                ensure!(
+                    s.pprev[n as usize] == PPREV_HEAD && s.next[n as usize] == s.head,
+                    "pprev"
+                );
+            } else {
+                ensure!(s.pprev[n as usize] == PPREV_NULL, "pprev");
+            }
         }
         Ok(())
     }
@@ -191,6 +309,8 @@ impl<'a> Ctx<'a> {
                     "walks"
                 ),
                 WalkPc::Call | WalkPc::Wait | WalkPc::LoadNext => {
+                    // Every walk of a version with a read side runs inside it.
+                    ensure!(self.m.traits().read_side.is_none() || th.depth > 0, "walks");
                     ensure!(
                         at.walk == Some(th.callback)
                             && (th.cursor as usize) < self.nc

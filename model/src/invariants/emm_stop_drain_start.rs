@@ -1,4 +1,5 @@
-//! The inductive invariant of `emm-stop-drain-start`: the conjuncts of `proofs/proofs/emm-stop-drain-start.md`, in its order.
+//! The inductive invariant of `ours@emm-stop-drain-start`: the conjuncts of
+//! `proofs/proofs/emm-stop-drain-start.md`, in its order.
 
 use super::context::Ctx;
 use super::layout::{phase, Phase};
@@ -13,12 +14,13 @@ pub fn emm_stop_drain_start(m: &EmmModel, s: &State) -> Check {
     c.common()?;
     let l = c.linked;
 
-    let (mut mmap, mut stopping, mut gate) = (0u8, 0u8, 0u8);
+    let (mut mmap, mut stopping, mut gate, mut rmap) = (0u8, 0u8, 0u8, 0u8);
     let (mut drained, mut inside) = (false, false);
     let mut holder = None;
     for t in c.threads() {
         let at = c.at(t);
         mmap += at.mmap;
+        rmap += at.rmap_read;
         stopping += at.stopping;
         gate += at.gate as u8;
         drained |= at.drained;
@@ -28,6 +30,11 @@ pub fn emm_stop_drain_start(m: &EmmModel, s: &State) -> Check {
         }
     }
     ensure!(mmap <= 1 && s.mmap_sem == (mmap == 1), "mmap_sem");
+    // The 2008 anon_vma lock is a spinlock: one reclaim or aging pass holds it at a time.
+    ensure!(
+        rmap <= 1 && s.rmap_readers == rmap && !s.rmap_writer,
+        "rmap"
+    );
     // drain: emm_active counts the threads at or past the gate; emm_stopping is set by the
     // mmap_sem holder; once it has drained, no walk window is open.
     ensure!(

@@ -5,7 +5,7 @@
 
 use crate::config::MAX_NOTIFIERS;
 use crate::model::Actor;
-use crate::program::{Op, Programs};
+use crate::program::{Op, Program, Programs};
 use crate::state::{Thread, WalkPc};
 use emm_proofs::{Callback, Role};
 
@@ -18,6 +18,9 @@ pub(super) struct At {
     pub(super) rmap_read: u8,
     /// All reverse-map locks held (`mm_take_all_locks()` done, not yet dropped).
     pub(super) rmap_write: u8,
+    /// Every VMA write-locked (`vma_start_write()` in `mm_take_all_locks()`, v6.4), until
+    /// `up_write(mmap_sem)` ends the write locks (`vma_end_write_all()`).
+    pub(super) vma_write: u8,
     /// The notifier spinlock (or the interval `subscriptions->lock`) held.
     pub(super) spin: u8,
     /// Inside an SRCU read side.
@@ -78,6 +81,10 @@ pub(super) struct Marks {
     pub(super) link: u8,
     /// `e->next = head`, before the publish.
     pub(super) link_next: u8,
+    /// `hlist_add_head`'s private half, before its publish.
+    pub(super) link_init: u8,
+    /// The owner's `kfree` once unregister returned.
+    pub(super) owner_free: u8,
     /// The op that takes the thread's own notifier out: `hlist_del_init_rcu`, the seed's
     /// unlink, or the interval remove.
     pub(super) unlink: u8,
@@ -87,6 +94,8 @@ pub(super) struct Marks {
     pub(super) own_stop: u8,
     /// The second half of `synchronize_srcu()`.
     pub(super) sync_wait: u8,
+    /// The interval remove's wait for the invalidation round it saw to end.
+    pub(super) remove_wait: u8,
     /// The `emm_stop` walk.
     pub(super) stop_walk: u8,
     /// The `emm_start` walk.
@@ -120,10 +129,13 @@ impl Marks {
         let mut m = Marks {
             link: NONE,
             link_next: NONE,
+            link_init: NONE,
+            owner_free: NONE,
             unlink: NONE,
             release: NONE,
             own_stop: NONE,
             sync_wait: NONE,
+            remove_wait: NONE,
             stop_walk: NONE,
             start_walk: NONE,
             release_walk: NONE,
@@ -143,12 +155,15 @@ impl Marks {
             let mark = match op {
                 Op::HlistAddPublish { .. } | Op::Publish | Op::ItreeInsertBody => &mut m.link,
                 Op::LinkNext => &mut m.link_next,
+                Op::HlistAddInit => &mut m.link_init,
+                Op::OwnerFree => &mut m.owner_free,
                 Op::HlistDelInitRcu | Op::HlistDelRcu | Op::Unlink | Op::ItreeRemoveBody => {
                     &mut m.unlink
                 }
                 Op::CallOwn(Callback::Release) => &mut m.release,
                 Op::CallOwn(Callback::Stop) => &mut m.own_stop,
                 Op::SynchronizeWait => &mut m.sync_wait,
+                Op::ItreeRemoveWait | Op::ItreeRemoveWaitLocked => &mut m.remove_wait,
                 Op::Snapshot => &mut m.snapshot,
                 Op::ReadPte => &mut m.read_pte,
                 Op::CheckInstall => &mut m.check_install,
@@ -185,47 +200,90 @@ pub(super) struct RoleLayout {
     pub(super) marks: Marks,
 }
 
-impl RoleLayout {
-    pub(super) fn new(ops: &[Op]) -> RoleLayout {
-        let mut at = vec![At::default(); ops.len() + 1];
-        let mut held = At::default();
-        // Counts over ops[..pc]; every acquire in these programs is matched by a release,
-        // and the only jump forward (CheckHashed) skips a balanced stretch.
-        for (pc, a) in at.iter_mut().enumerate() {
-            *a = At {
-                walk: None,
-                call_only: false,
-                done: None,
-                busy: false,
-                gate: false,
-                inside: false,
-                ..held
-            };
-            let Some(&op) = ops.get(pc) else { break };
-            match op {
-                Op::MmapSemLock => held.mmap += 1,
-                Op::MmapSemUnlock => held.mmap -= 1,
-                Op::RmapReadLock => held.rmap_read += 1,
-                Op::RmapReadUnlock => held.rmap_read -= 1,
-                Op::TakeAllLocks => held.rmap_write += 1,
-                Op::DropAllLocks => held.rmap_write -= 1,
-                Op::SpinLock => held.spin += 1,
-                Op::SpinUnlock => held.spin -= 1,
-                Op::ReadSideLock => held.srcu_read += 1,
-                Op::ReadSideUnlock => held.srcu_read -= 1,
-                Op::SynchronizeStart => held.srcu_sync += 1,
-                Op::SynchronizeWait => held.srcu_sync -= 1,
-                Op::GateStop => held.stopping += 1,
-                Op::GateDrain => held.drained = true,
-                Op::GateResume => {
-                    held.stopping -= 1;
-                    held.drained = false;
-                }
-                Op::ItreeStartBody => held.itree += 1,
-                Op::ItreeEndBody => held.itree -= 1,
-                _ => {}
+/// What a thread holds before each step, found along the program's control flow from its
+/// first step (the steps no path reaches hold nothing); and the positions where the paths
+/// disagree or a release has nothing to release.
+fn held_along_every_path(program: &Program) -> (Vec<At>, Vec<u8>) {
+    let ops = &program.ops[..];
+    let mut at: Vec<Option<At>> = vec![None; ops.len() + 1];
+    let mut conflicts = Vec::new();
+    let mut work = vec![(0usize, At::default())];
+    while let Some((pc, held)) = work.pop() {
+        match at[pc] {
+            Some(seen) if seen == held => continue,
+            Some(_) => {
+                conflicts.push(pc as u8);
+                continue;
             }
+            None => at[pc] = Some(held),
         }
+        let Some(&op) = ops.get(pc) else { continue };
+        let mut after = held;
+        let ok = step_holds(op, &mut after);
+        if !ok {
+            conflicts.push(pc as u8);
+        }
+        work.extend(program.successors(pc).map(|next| (next, after)));
+    }
+    conflicts.sort_unstable();
+    conflicts.dedup();
+    (
+        at.into_iter().map(Option::unwrap_or_default).collect(),
+        conflicts,
+    )
+}
+
+/// Applies `op`'s acquire or release to `held`; false if it releases what is not held.
+fn step_holds(op: Op, held: &mut At) -> bool {
+    fn up(n: &mut u8) -> bool {
+        *n += 1;
+        true
+    }
+    fn down(n: &mut u8) -> bool {
+        match n.checked_sub(1) {
+            Some(m) => {
+                *n = m;
+                true
+            }
+            None => false,
+        }
+    }
+    match op {
+        Op::MmapSemLock => up(&mut held.mmap),
+        Op::MmapSemUnlock => down(&mut held.mmap),
+        Op::RmapReadLock => up(&mut held.rmap_read),
+        Op::RmapReadUnlock => down(&mut held.rmap_read),
+        Op::TakeAllLocks => up(&mut held.rmap_write),
+        Op::DropAllLocks => down(&mut held.rmap_write),
+        Op::VmaStartWrite => up(&mut held.vma_write),
+        Op::VmaEndWriteAll => down(&mut held.vma_write),
+        Op::SpinLock => up(&mut held.spin),
+        Op::SpinUnlock => down(&mut held.spin),
+        Op::ReadSideLock => up(&mut held.srcu_read),
+        Op::ReadSideUnlock => down(&mut held.srcu_read),
+        Op::SynchronizeStart => up(&mut held.srcu_sync),
+        Op::SynchronizeWait => down(&mut held.srcu_sync),
+        Op::GateStop => up(&mut held.stopping),
+        Op::GateDrain => {
+            held.drained = true;
+            true
+        }
+        Op::GateResume => {
+            held.drained = false;
+            down(&mut held.stopping)
+        }
+        Op::ItreeStartBody => up(&mut held.itree),
+        Op::ItreeEndBody => down(&mut held.itree),
+        _ => true,
+    }
+}
+
+impl RoleLayout {
+    pub(super) fn new(program: &Program) -> RoleLayout {
+        let ops = &program.ops[..];
+        // Two paths into a step that disagree cannot happen in a well-formed program (a test
+        // checks every version's); the first path found is kept.
+        let (mut at, _conflicts) = held_along_every_path(program);
         let walk_cb = |op: Option<&Op>| match op {
             Some(Op::Walk { callback, .. }) => Some(*callback),
             _ => None,
@@ -395,14 +453,14 @@ impl Layout {
             thread_role: actors.iter().map(|a| role_index(a.id.role) as u8).collect(),
             registrar,
             roles: [
-                RoleLayout::new(&programs.vm.ops),
-                RoleLayout::new(&programs.reg.ops),
-                RoleLayout::new(&programs.unreg.ops),
-                RoleLayout::new(&programs.drv.ops),
-                RoleLayout::new(&programs.teardown.ops),
-                RoleLayout::new(&programs.aging.ops),
-                RoleLayout::new(&programs.fault.ops),
-                RoleLayout::new(&programs.oom.ops),
+                RoleLayout::new(&programs.vm),
+                RoleLayout::new(&programs.reg),
+                RoleLayout::new(&programs.unreg),
+                RoleLayout::new(&programs.drv),
+                RoleLayout::new(&programs.teardown),
+                RoleLayout::new(&programs.aging),
+                RoleLayout::new(&programs.fault),
+                RoleLayout::new(&programs.oom),
             ],
             own,
         }
@@ -441,5 +499,59 @@ pub(super) fn phase(th: &Thread, w: u8, opened_at: Option<u8>) -> Phase {
         Phase::InProgress
     } else {
         Phase::Complete
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Variant};
+
+    /// Every program of every version, with every actor it has, holds the same locks on
+    /// every path into each step and never releases what it does not hold.
+    #[test]
+    fn every_program_balances_its_locks_on_every_path() {
+        for variant in Variant::ALL {
+            let mut config = Config {
+                teardown: true,
+                aging: true,
+                ..Config::default_for(variant)
+            };
+            config.oom_reaper = Programs::supports(
+                variant,
+                &Config {
+                    oom_reaper: true,
+                    ..config
+                },
+            )
+            .is_ok();
+            config.vma_faults = usize::from(
+                Programs::supports(
+                    variant,
+                    &Config {
+                        vma_faults: 1,
+                        ..config
+                    },
+                )
+                .is_ok(),
+            );
+            let programs = Programs::new(variant, &config);
+            for (role, program) in programs.all() {
+                let (at, conflicts) = held_along_every_path(program);
+                assert_eq!(conflicts, Vec::<u8>::new(), "{variant} {role:?}");
+                let end = at[program.len()];
+                assert_eq!(
+                    (
+                        end.mmap,
+                        end.rmap_read,
+                        end.rmap_write,
+                        end.spin,
+                        end.srcu_read
+                    ),
+                    (0, 0, 0, 0, 0),
+                    "{variant} {role:?} ends holding a lock"
+                );
+            }
+        }
     }
 }

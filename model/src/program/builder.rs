@@ -14,7 +14,7 @@ pub struct Source {
 }
 
 /// A position no program has.
-pub(crate) const NOWHERE: u8 = u8::MAX;
+pub const NOWHERE: u8 = u8::MAX;
 
 /// One actor's program.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,12 +43,76 @@ impl Program {
     pub fn jump(&self, pc: usize) -> u8 {
         self.jumps[pc]
     }
+
+    /// The positions a thread at `pc` may stand at after the step: the next one unless the
+    /// step always branches (`Goto`, `LoopBack`, `GateWait`), and the branch target if it has
+    /// one. A walk's repeats at its own position (one node a step) are not listed.
+    pub fn successors(&self, pc: usize) -> impl Iterator<Item = usize> {
+        let always = matches!(self.ops[pc], Op::Goto | Op::LoopBack | Op::GateWait);
+        let jump = self.jumps[pc];
+        let next = (!always).then_some(pc + 1);
+        next.into_iter()
+            .chain((jump != NOWHERE).then_some(jump as usize))
+    }
+
+    /// The program without the steps in `drop`: a branch that went to a dropped step goes to
+    /// the next step kept. For experiments that take one mechanism out of a version.
+    ///
+    /// # Panics
+    /// If the program has none of `drop`: the experiment would test nothing.
+    pub fn without(&self, drop: &[Op]) -> Program {
+        let positions: Vec<usize> = (0..self.len())
+            .filter(|&pc| drop.contains(&self.ops[pc]))
+            .collect();
+        assert!(!positions.is_empty(), "the program has none of {drop:?}");
+        self.without_steps(&positions)
+    }
+
+    /// The program without the steps at `positions`, branches remapped as by
+    /// [`without`](Self::without).
+    pub fn without_steps(&self, positions: &[usize]) -> Program {
+        let kept: Vec<usize> = (0..self.len())
+            .filter(|pc| !positions.contains(pc))
+            .collect();
+        // Old position -> new: a dropped step maps to the next kept one.
+        let mut at = vec![kept.len() as u8; self.len() + 1];
+        for pc in (0..self.len()).rev() {
+            at[pc] = match kept.iter().position(|&k| k == pc) {
+                Some(i) => i as u8,
+                None => at[pc + 1],
+            };
+        }
+        Program {
+            ops: kept.iter().map(|&pc| self.ops[pc]).collect(),
+            jumps: kept
+                .iter()
+                .map(|&pc| match self.jumps[pc] {
+                    NOWHERE => NOWHERE,
+                    j => at[j as usize],
+                })
+                .collect(),
+            sources: kept.iter().map(|&pc| self.sources[pc]).collect(),
+        }
+    }
+
+    /// The program with every `from` step replaced by `to` (same place, same branch).
+    ///
+    /// # Panics
+    /// If the program has no `from` step.
+    pub fn replaced(&self, from: Op, to: Op) -> Program {
+        assert!(self.ops.contains(&from), "the program has no {from:?}");
+        let mut p = self.clone();
+        for op in p.ops.iter_mut().filter(|op| **op == from) {
+            *op = to;
+        }
+        p
+    }
 }
 
 /// Builds a [`Program`] step by step; branch targets are labels, resolved by
 /// [`finish`](Builder::finish).
 #[derive(Debug, Default)]
-pub(crate) struct Builder {
+pub struct Builder {
     program: Program,
     labels: Vec<(&'static str, usize)>,
     pending: Vec<(usize, &'static str)>,
@@ -56,12 +120,12 @@ pub(crate) struct Builder {
 
 impl Builder {
     /// A new, empty program.
-    pub(crate) fn new() -> Builder {
+    pub fn new() -> Builder {
         Builder::default()
     }
 
     /// Appends `op`, transcribed from `function` at `at`.
-    pub(crate) fn op(&mut self, op: Op, function: &'static str, at: &'static str) -> &mut Self {
+    pub fn op(&mut self, op: Op, function: &'static str, at: &'static str) -> &mut Self {
         self.program.ops.push(op);
         self.program.jumps.push(NOWHERE);
         self.program.sources.push(Source { function, at });
@@ -69,7 +133,7 @@ impl Builder {
     }
 
     /// Appends `op`, which branches to `label`.
-    pub(crate) fn branch(
+    pub fn branch(
         &mut self,
         op: Op,
         label: &'static str,
@@ -81,7 +145,7 @@ impl Builder {
     }
 
     /// Marks the position of the next step as `label`.
-    pub(crate) fn label(&mut self, label: &'static str) -> &mut Self {
+    pub fn label(&mut self, label: &'static str) -> &mut Self {
         debug_assert!(
             self.labels.iter().all(|(l, _)| *l != label),
             "label {label} twice"
@@ -90,9 +154,9 @@ impl Builder {
         self
     }
 
-    /// Appends every step of `other`, whose labels are its own (renamed apart by `prefix`
-    /// only in its jumps, which it has already resolved).
-    pub(crate) fn append(&mut self, other: &Program) -> &mut Self {
+    /// Appends every step of `other`, whose branches it has already resolved (its labels are
+    /// its own).
+    pub fn append(&mut self, other: &Program) -> &mut Self {
         let base = self.program.ops.len() as u8;
         for pc in 0..other.len() {
             self.program.ops.push(other.ops[pc]);
@@ -109,7 +173,7 @@ impl Builder {
     ///
     /// # Panics
     /// If a branch names a label that was never placed: a transcription error.
-    pub(crate) fn finish(&mut self) -> Program {
+    pub fn finish(&mut self) -> Program {
         for &(pc, label) in &self.pending {
             let target = self
                 .labels

@@ -23,7 +23,7 @@
 
 use super::{Builder, LockKind, Op, Program, Programs, ReaderAdmission, Traits};
 use crate::config::{Config, Variant};
-use emm_proofs::{Callback, Family};
+use emm_proofs::Callback;
 
 const V1: &str = "<Pine.LNX.4.64.0803051600470.7481@schroedinger.engr.sgi.com>";
 const V2: &str = "<20080401205635.793766935@sgi.com>";
@@ -106,8 +106,11 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
     // vmN: reclaim's try_to_unmap_one, its rmap lock held by the rmap walk.
     let inner = config.nested.then(|| {
         let mut b = Builder::new();
-        b.append(&invalidation(variant, 1, None))
-            .op(Op::Free(1), "mm/vmscan.c: the caller frees the page", V1);
+        b.append(&invalidation(variant, 1, None)).op(
+            Op::Free(1),
+            "mm/vmscan.c: the caller frees the page",
+            V1,
+        );
         b.finish()
     });
     let mut b = Builder::new();
@@ -125,7 +128,11 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
 
     // regN.
     let mut b = Builder::new();
-    b.op(Op::MmapSemLock, "caller of emm_notifier_register: mmap_sem for write", at);
+    b.op(
+        Op::MmapSemLock,
+        "caller of emm_notifier_register: mmap_sem for write",
+        at,
+    );
     if drain {
         b.op(Op::GateStop, DRAIN, OURS)
             .op(Op::GateDrain, DRAIN, OURS);
@@ -154,7 +161,11 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
     // unregN (the seed's unregister; V2 has none).
     let mut b = Builder::new();
     if seed {
-        b.op(Op::MmapSemLock, "caller of emm_notifier_unregister: mmap_sem for write", SEED);
+        b.op(
+            Op::MmapSemLock,
+            "caller of emm_notifier_unregister: mmap_sem for write",
+            SEED,
+        );
         if drain {
             b.op(Op::GateStop, DRAIN, OURS)
                 .op(Op::GateDrain, DRAIN, OURS);
@@ -170,7 +181,11 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
             b.op(Op::GateResume, DRAIN, OURS);
         }
         b.op(Op::MmapSemUnlock, "caller of emm_notifier_unregister", SEED)
-            .op(Op::OwnerFree, "caller of emm_notifier_unregister: kfree(e)", SEED);
+            .op(
+                Op::OwnerFree,
+                "caller of emm_notifier_unregister: kfree(e)",
+                SEED,
+            );
     }
     let unreg = b.finish();
 
@@ -184,7 +199,11 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
     if drain {
         b.op(Op::GateExit, DRAIN, OURS);
     }
-    b.op(Op::FreeFrames, "mm/mmap.c: exit_mmap: unmap_vmas, free_pgtables", V2_EXIT);
+    b.op(
+        Op::FreeFrames,
+        "mm/mmap.c: exit_mmap: unmap_vmas, free_pgtables",
+        V2_EXIT,
+    );
     let teardown = b.finish();
 
     // aging: page_referenced_one, under the rmap lock.

@@ -91,8 +91,11 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
     let vm = {
         let inner = config.nested.then(|| {
             let mut n = Builder::new();
-            n.append(&invalidation(1, None))
-                .op(Op::Free(1), "mm/vmscan.c: the caller frees the page", ITREE);
+            n.append(&invalidation(1, None)).op(
+                Op::Free(1),
+                "mm/vmscan.c: the caller frees the page",
+                ITREE,
+            );
             n.finish()
         });
         let mut b = Builder::new();
@@ -162,17 +165,44 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
     // oom: __oom_reap_task_mm() under mmap_read_trylock(). A failing invalidate ends the
     // interval part at once: mn_itree_inv_end(), -EAGAIN, and the reaper skips this vma.
     let mut b = Builder::new();
-    b.branch(Op::MmapReadTrylock, "out", "mm/oom_kill.c: oom_reap_task_mm", NONBLOCK);
+    b.branch(
+        Op::MmapReadTrylock,
+        "out",
+        "mm/oom_kill.c: oom_reap_task_mm",
+        NONBLOCK,
+    );
     start(&mut b, Callback::Invalidate, true);
-    b.branch(Op::SkipIfStartFailed, "failed", "mm/oom_kill.c: __oom_reap_task_mm", NONBLOCK)
-        .op(Op::UnmapPte, "mm/oom_kill.c: __oom_reap_task_mm: unmap_page_range", NONBLOCK);
+    b.branch(
+        Op::SkipIfStartFailed,
+        "failed",
+        "mm/oom_kill.c: __oom_reap_task_mm",
+        NONBLOCK,
+    )
+    .op(
+        Op::UnmapPte,
+        "mm/oom_kill.c: __oom_reap_task_mm: unmap_page_range",
+        NONBLOCK,
+    );
     end(&mut b, "reaped");
-    b.op(Op::Free(0), "mm/oom_kill.c: __oom_reap_task_mm: tlb_finish_mmu", NONBLOCK)
-        .branch(Op::Goto, "unlock", "mm/oom_kill.c: __oom_reap_task_mm", NONBLOCK)
-        .label("failed");
+    b.op(
+        Op::Free(0),
+        "mm/oom_kill.c: __oom_reap_task_mm: tlb_finish_mmu",
+        NONBLOCK,
+    )
+    .branch(
+        Op::Goto,
+        "unlock",
+        "mm/oom_kill.c: __oom_reap_task_mm",
+        NONBLOCK,
+    )
+    .label("failed");
     end(&mut b, "gave-up");
     b.label("unlock")
-        .op(Op::MmapReadUnlock, "mm/oom_kill.c: oom_reap_task_mm", NONBLOCK)
+        .op(
+            Op::MmapReadUnlock,
+            "mm/oom_kill.c: oom_reap_task_mm",
+            NONBLOCK,
+        )
         .label("out");
     let oom = b.finish();
 

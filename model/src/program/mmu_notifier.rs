@@ -112,13 +112,48 @@ fn walker(b: &mut Builder, variant: Variant, walk: Op, function: &'static str, a
 /// under the locks of the outer (its walks take their own read sides, as every walker does).
 fn range_invalidation(variant: Variant, level: u8, inner: Option<&Program>) -> Program {
     let mut b = Builder::new();
-    walker(&mut b, variant, Op::walk(Callback::InvalidateStart), START, MERGE);
+    walker(
+        &mut b,
+        variant,
+        Op::walk(Callback::InvalidateStart),
+        START,
+        MERGE,
+    );
     if let Some(inner) = inner {
         b.append(inner);
     }
     b.op(Op::Zap(level), TRY_TO_UNMAP, START_END);
-    walker(&mut b, variant, Op::walk(Callback::InvalidateEnd), END, MERGE);
+    walker(
+        &mut b,
+        variant,
+        Op::walk(Callback::InvalidateEnd),
+        END,
+        MERGE,
+    );
     b.finish()
+}
+
+/// `mmu_notifier_unregister()` as v2.6.27 and v3.9 write it: under the lock, if the node is
+/// still hashed, `hlist_del_rcu()` and entering the read side (v2.6.27 unlinks first, then
+/// `rcu_read_lock()`; v3.9 takes `srcu_read_lock()` first, then unlinks), drop the lock,
+/// `->release`, leave the read side; else just drop the lock; both then go on to the grace
+/// period (label `sync`).
+fn unlink_then_release(b: &mut Builder, rs: &'static str, at: &'static str, read_side_first: bool) {
+    b.op(Op::SpinLock, UNREGISTER, at)
+        .branch(Op::CheckHashed, "else", UNREGISTER, at);
+    if read_side_first {
+        b.op(Op::ReadSideLock, rs, at)
+            .op(Op::HlistDelRcu, UNREGISTER, at);
+    } else {
+        b.op(Op::HlistDelRcu, UNREGISTER, at)
+            .op(Op::ReadSideLock, rs, at);
+    }
+    b.op(Op::SpinUnlock, UNREGISTER, at)
+        .op(Op::CallOwn(Callback::Release), UNREGISTER, at)
+        .op(Op::ReadSideUnlock, rs, at)
+        .branch(Op::Goto, "sync", UNREGISTER, at)
+        .label("else")
+        .op(Op::SpinUnlock, UNREGISTER, at);
 }
 
 /// vmN: reclaim's `try_to_unmap_one()` under the page's rmap lock.
@@ -151,8 +186,11 @@ fn reclaim(variant: Variant, config: &Config) -> Program {
         });
         b.append(&range_invalidation(variant, 0, inner.as_ref()));
     }
-    b.op(Op::RmapReadUnlock, RMAP_WALK, rmap_at)
-        .op(Op::Free(0), "mm/vmscan.c: the caller frees the isolated page", rmap_at);
+    b.op(Op::RmapReadUnlock, RMAP_WALK, rmap_at).op(
+        Op::Free(0),
+        "mm/vmscan.c: the caller frees the isolated page",
+        rmap_at,
+    );
     b.finish()
 }
 
@@ -165,19 +203,27 @@ fn register(variant: Variant) -> Program {
     b.op(Op::TakeAllLocks, TAKE, TAKE_ALL)
         .op(Op::SpinLock, REGISTER, MERGE);
     if variant >= V512 {
-        b.op(Op::HlistAddInit, "include/linux/rculist.h: hlist_add_head_rcu", ADD_RCU)
-            .op(
-                Op::HlistAddPublish { rcu: true },
-                "include/linux/rculist.h: hlist_add_head_rcu",
-                ADD_RCU,
-            );
+        b.op(
+            Op::HlistAddInit,
+            "include/linux/rculist.h: hlist_add_head_rcu",
+            ADD_RCU,
+        )
+        .op(
+            Op::HlistAddPublish { rcu: true },
+            "include/linux/rculist.h: hlist_add_head_rcu",
+            ADD_RCU,
+        );
     } else {
-        b.op(Op::HlistAddInit, "include/linux/list.h: hlist_add_head", MERGE)
-            .op(
-                Op::HlistAddPublish { rcu: false },
-                "include/linux/list.h: hlist_add_head",
-                MERGE,
-            );
+        b.op(
+            Op::HlistAddInit,
+            "include/linux/list.h: hlist_add_head",
+            MERGE,
+        )
+        .op(
+            Op::HlistAddPublish { rcu: false },
+            "include/linux/list.h: hlist_add_head",
+            MERGE,
+        );
     }
     b.op(Op::SpinUnlock, REGISTER, MERGE)
         .op(Op::DropAllLocks, DROP, TAKE_ALL);
@@ -197,18 +243,8 @@ fn unregister(variant: Variant) -> Program {
     };
     let mut b = Builder::new();
     match variant {
-        V2627 => {
-            b.op(Op::SpinLock, UNREGISTER, MERGE)
-                .branch(Op::CheckHashed, "else", UNREGISTER, MERGE)
-                .op(Op::HlistDelRcu, UNREGISTER, MERGE)
-                .op(Op::ReadSideLock, rs, rs_at)
-                .op(Op::SpinUnlock, UNREGISTER, MERGE)
-                .op(Op::CallOwn(Callback::Release), UNREGISTER, MERGE)
-                .op(Op::ReadSideUnlock, rs, rs_at)
-                .branch(Op::Goto, "sync", UNREGISTER, MERGE)
-                .label("else")
-                .op(Op::SpinUnlock, UNREGISTER, MERGE);
-        }
+        // The merged code: unlink under the lock, then ->release inside the read side.
+        V2627 => unlink_then_release(&mut b, rs, MERGE, false),
         V36 => {
             // The hashed check reads pprev without the lock.
             b.branch(Op::CheckHashed, "sync", UNREGISTER, RELEASE_FIRST)
@@ -219,18 +255,8 @@ fn unregister(variant: Variant) -> Program {
                 .op(Op::HlistDelRcu, UNREGISTER, RELEASE_FIRST)
                 .op(Op::SpinUnlock, UNREGISTER, RELEASE_FIRST);
         }
-        V39 => {
-            b.op(Op::SpinLock, UNREGISTER, HOLT)
-                .branch(Op::CheckHashed, "else", UNREGISTER, HOLT)
-                .op(Op::ReadSideLock, rs, HOLT)
-                .op(Op::HlistDelRcu, UNREGISTER, HOLT)
-                .op(Op::SpinUnlock, UNREGISTER, HOLT)
-                .op(Op::CallOwn(Callback::Release), UNREGISTER, HOLT)
-                .op(Op::ReadSideUnlock, rs, HOLT)
-                .branch(Op::Goto, "sync", UNREGISTER, HOLT)
-                .label("else")
-                .op(Op::SpinUnlock, UNREGISTER, HOLT);
-        }
+        // 751efd8610d3 restores v2.6.27's shape, on SRCU.
+        V39 => unlink_then_release(&mut b, rs, HOLT, true),
         _ => {
             // v3.10 on: ->release first, then the idempotent hlist_del_init_rcu.
             b.branch(Op::CheckHashed, "sync", UNREGISTER, XIAO)
@@ -277,7 +303,13 @@ fn teardown(variant: Variant) -> Program {
                 .op(Op::SpinUnlock, RELEASE, MERGE);
         }
         V36 => {
-            walker(&mut b, variant, Op::walk(Callback::Release), RELEASE, RELEASE_FIRST);
+            walker(
+                &mut b,
+                variant,
+                Op::walk(Callback::Release),
+                RELEASE,
+                RELEASE_FIRST,
+            );
             b.op(Op::SpinLock, RELEASE, RELEASE_FIRST)
                 .op(Op::UnlinkAll, RELEASE, RELEASE_FIRST)
                 .op(Op::SpinUnlock, RELEASE, RELEASE_FIRST);
@@ -324,7 +356,11 @@ fn teardown(variant: Variant) -> Program {
 
 fn aging(variant: Variant) -> Program {
     let mut b = Builder::new();
-    b.op(Op::RmapReadLock, "mm/rmap.c: page_referenced_anon", own(variant));
+    b.op(
+        Op::RmapReadLock,
+        "mm/rmap.c: page_referenced_anon",
+        own(variant),
+    );
     walker(
         &mut b,
         variant,
@@ -332,7 +368,11 @@ fn aging(variant: Variant) -> Program {
         "mm/mmu_notifier.c: __mmu_notifier_clear_flush_young",
         MERGE,
     );
-    b.op(Op::RmapReadUnlock, "mm/rmap.c: page_referenced_anon", own(variant));
+    b.op(
+        Op::RmapReadUnlock,
+        "mm/rmap.c: page_referenced_anon",
+        own(variant),
+    );
     b.finish()
 }
 
@@ -352,15 +392,31 @@ fn vma_fault(variant: Variant) -> Program {
         VMA_LOCK,
     )
     .label("body");
-    walker(&mut b, variant, Op::walk(Callback::InvalidateStart), FAULT, VMA_LOCK);
+    walker(
+        &mut b,
+        variant,
+        Op::walk(Callback::InvalidateStart),
+        FAULT,
+        VMA_LOCK,
+    );
     b.op(Op::Zap(0), FAULT, VMA_LOCK);
-    walker(&mut b, variant, Op::walk(Callback::InvalidateEnd), FAULT, VMA_LOCK);
-    b.op(Op::Free(0), "mm/memory.c: wp_page_copy: put the old page", VMA_LOCK)
-        .op(
-            Op::FaultUnlock,
-            "arch/x86/mm/fault.c: do_user_addr_fault: vma_end_read / mmap_read_unlock",
-            VMA_LOCK,
-        );
+    walker(
+        &mut b,
+        variant,
+        Op::walk(Callback::InvalidateEnd),
+        FAULT,
+        VMA_LOCK,
+    );
+    b.op(
+        Op::Free(0),
+        "mm/memory.c: wp_page_copy: put the old page",
+        VMA_LOCK,
+    )
+    .op(
+        Op::FaultUnlock,
+        "arch/x86/mm/fault.c: do_user_addr_fault: vma_end_read / mmap_read_unlock",
+        VMA_LOCK,
+    );
     b.finish()
 }
 
@@ -374,13 +430,18 @@ fn oom_reaper(variant: Variant) -> Program {
         nonblock: true,
     };
     let mut b = Builder::new();
-    b.branch(Op::MmapReadTrylock, "out", "mm/oom_kill.c: oom_reap_task_mm", NONBLOCK)
-        .op(Op::ReadSideLock, rs, rs_at)
-        .op(
-            nonblock,
-            "mm/mmu_notifier.c: __mmu_notifier_invalidate_range_start (blockable = false)",
-            NONBLOCK,
-        );
+    b.branch(
+        Op::MmapReadTrylock,
+        "out",
+        "mm/oom_kill.c: oom_reap_task_mm",
+        NONBLOCK,
+    )
+    .op(Op::ReadSideLock, rs, rs_at)
+    .op(
+        nonblock,
+        "mm/mmu_notifier.c: __mmu_notifier_invalidate_range_start (blockable = false)",
+        NONBLOCK,
+    );
     if variant >= V512 {
         // c2655835fd8c: if a start failed, a second walk in the same SRCU section calls end
         // on every notifier that has one.
@@ -390,12 +451,30 @@ fn oom_reaper(variant: Variant) -> Program {
     }
     b.op(Op::ReadSideUnlock, rs, rs_at)
         .branch(Op::SkipIfStartFailed, "unlock", OOM, NONBLOCK)
-        .op(Op::UnmapPte, "mm/oom_kill.c: __oom_reap_task_mm: unmap_page_range", NONBLOCK);
-    walker(&mut b, variant, Op::walk(Callback::InvalidateEnd), END, NONBLOCK);
-    b.op(Op::Free(0), "mm/oom_kill.c: __oom_reap_task_mm: tlb_finish_mmu", NONBLOCK)
-        .label("unlock")
-        .op(Op::MmapReadUnlock, "mm/oom_kill.c: oom_reap_task_mm", NONBLOCK)
-        .label("out");
+        .op(
+            Op::UnmapPte,
+            "mm/oom_kill.c: __oom_reap_task_mm: unmap_page_range",
+            NONBLOCK,
+        );
+    walker(
+        &mut b,
+        variant,
+        Op::walk(Callback::InvalidateEnd),
+        END,
+        NONBLOCK,
+    );
+    b.op(
+        Op::Free(0),
+        "mm/oom_kill.c: __oom_reap_task_mm: tlb_finish_mmu",
+        NONBLOCK,
+    )
+    .label("unlock")
+    .op(
+        Op::MmapReadUnlock,
+        "mm/oom_kill.c: oom_reap_task_mm",
+        NONBLOCK,
+    )
+    .label("out");
     b.finish()
 }
 

@@ -68,12 +68,11 @@ mod emm;
 mod interval;
 mod mmu_notifier;
 
-pub use builder::{Program, Source};
+pub use builder::{Builder, Program, Source, NOWHERE};
 pub use emm_proofs::Op;
 use emm_proofs::{Callback, Family};
 
 use crate::config::{Config, Variant};
-pub(crate) use builder::Builder;
 
 /// How a version's `anon_vma` lock behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,6 +154,14 @@ pub struct Programs {
 /// Why a configuration cannot run on a version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unsupported(pub String);
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unsupported {}
 
 impl Programs {
     /// Builds the programs of `variant` for `config` (whose actors the version must have:

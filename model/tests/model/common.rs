@@ -18,22 +18,28 @@ pub(crate) fn pinned_configs() -> Vec<(&'static str, Config)> {
             },
         ),
         ("two-vms", Config::counts(2, 2, 1, 1)),
+        (
+            "nested",
+            Config {
+                nested: true,
+                ..Config::default()
+            },
+        ),
+        (
+            "teardown-no-unregister",
+            Config {
+                teardown: true,
+                unregistrations: 0,
+                ..Config::default()
+            },
+        ),
     ]
 }
 
-/// The pinned configurations plus two more shapes: nested invalidations, and teardown with no
-/// unregistration.
+/// The pinned configurations, and the timeline's probes (`emm_model::history::PROBES`).
 pub(crate) fn more_configs() -> Vec<Config> {
     let mut configs: Vec<Config> = pinned_configs().into_iter().map(|(_, c)| c).collect();
-    configs.push(Config {
-        nested: true,
-        ..Config::default()
-    });
-    configs.push(Config {
-        teardown: true,
-        unregistrations: 0,
-        ..Config::default()
-    });
+    configs.extend(emm_model::history::PROBES.iter().map(|p| p.config));
     configs
 }
 

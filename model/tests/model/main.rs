@@ -4,6 +4,7 @@
 
 mod acyclic;
 mod common;
+mod history;
 mod inductive;
 mod mechanisms;
 mod shortest;

@@ -2,25 +2,31 @@
 //! breaks the property (a depth-bounded search, which does not depend on how the checker keeps
 //! its discoveries), and the printed path replays and breaks it at its last step.
 
-use crate::common::pinned_configs;
+use crate::common::more_configs;
 use emm_model::check::violated_within;
 use emm_model::check::CheckOptions;
+use emm_model::program::Programs;
 use emm_model::{check, Config, EmmModel, Trace, Variant};
 use emm_proofs::Prop;
 
-/// Shortest counterexample lengths on the default configuration, in steps, as the checker
-/// found them.
+/// Shortest counterexample lengths on each version's default configuration
+/// (`Config::default_for`), in steps, as the checker found them.
 #[rustfmt::skip]
 const DEFAULT_LENGTHS: &[(Variant, Prop, usize)] = &[
-    (Variant::RcuPublish, Prop::NoStaleSecondary, 17),
-    (Variant::RcuPublish, Prop::StartEndBalanced, 9),
-    (Variant::RcuPublish, Prop::NoCallbackAfterUnregister, 5),
-    (Variant::EmmStopStart, Prop::NoStaleSecondary, 10),
-    (Variant::EmmStopStart, Prop::StartEndBalanced, 17),
-    (Variant::EmmStopStart, Prop::NoCallbackAfterUnregister, 11),
-    (Variant::EmmStopStart, Prop::WalkIntegrity, 32),
+    (Variant::EmmV2, Prop::NoStaleSecondary, 19),
+    (Variant::EmmV2, Prop::StartEndBalanced, 10),
+    (Variant::EmmV2, Prop::NoStartLeftOpen, 19),
+    (Variant::EmmStopStart, Prop::NoStaleSecondary, 12),
+    (Variant::EmmStopStart, Prop::StartEndBalanced, 18),
+    (Variant::EmmStopStart, Prop::NoCallbackAfterUnregister, 13),
+    (Variant::EmmStopStart, Prop::WalkIntegrity, 33),
     (Variant::EmmStopStart, Prop::StopStartPaired, 9),
-    (Variant::EmmStopStart, Prop::DeadlockFree, 22),
+    (Variant::EmmStopStart, Prop::DeadlockFree, 24),
+    (Variant::EmmStopStart, Prop::MemorySafe, 19),
+    (Variant::EmmStopStart, Prop::NoStartLeftOpen, 30),
+    (Variant::MmuNotifierV2_6_27, Prop::NoStaleSecondary, 10),
+    (Variant::MmuNotifierV3_9, Prop::NoStaleSecondary, 11),
+    (Variant::IntervalV5_5, Prop::MemorySafe, 17),
 ];
 
 /// Checks that each violated property's trace is a shortest one; returns (property, length).
@@ -65,27 +71,27 @@ fn confirm_shortest(variant: Variant, config: Config) -> Vec<(Prop, usize)> {
 
 #[test]
 fn shortest_counterexample_lengths_on_the_default_configuration() {
-    for variant in [Variant::RcuPublish, Variant::EmmStopStart] {
+    for variant in Variant::ALL {
         let mut expected: Vec<(Prop, usize)> = DEFAULT_LENGTHS
             .iter()
             .filter(|(v, _, _)| *v == variant)
             .map(|&(_, n, l)| (n, l))
             .collect();
-        let mut found = confirm_shortest(variant, Config::default());
+        let mut found = confirm_shortest(variant, Config::default_for(variant));
         expected.sort_unstable();
         found.sort_unstable();
         assert_eq!(found, expected, "{variant}");
     }
 }
 
-/// The broken variants' proof documents tell these counterexamples by their lengths.
+/// The EMM versions' proof documents tell their counterexamples by their lengths.
 #[test]
 fn the_proof_documents_quote_the_shortest_lengths() {
     for &(variant, name, len) in DEFAULT_LENGTHS {
         let doc = match variant {
-            Variant::RcuPublish => include_str!("../../../proofs/proofs/rcu-publish.md"),
+            Variant::EmmV2 => include_str!("../../../proofs/proofs/emm-v2.md"),
             Variant::EmmStopStart => include_str!("../../../proofs/proofs/emm-stop-start.md"),
-            _ => unreachable!("only the broken variants have counterexamples"),
+            _ => continue,
         };
         let heading = format!("## `{name}` ({len} steps");
         assert!(doc.contains(&heading), "{variant}: no heading `{heading}`");
@@ -94,9 +100,11 @@ fn the_proof_documents_quote_the_shortest_lengths() {
 
 #[test]
 fn every_printed_counterexample_is_shortest_on_every_pinned_configuration() {
-    for (_, config) in pinned_configs().into_iter().skip(1) {
+    for config in more_configs() {
         for variant in Variant::ALL {
-            confirm_shortest(variant, config);
+            if Programs::supports(variant, &config).is_ok() && config != Config::default() {
+                confirm_shortest(variant, config);
+            }
         }
     }
 }
@@ -106,7 +114,7 @@ fn every_printed_counterexample_is_shortest_on_every_pinned_configuration() {
 fn the_readme_sample_is_the_shortest_registration_race() {
     let config = Config::counts(1, 1, 1, 0);
     let found = confirm_shortest(Variant::EmmStopStart, config);
-    assert!(found.contains(&(Prop::NoStaleSecondary, 26)), "{found:?}");
+    assert!(found.contains(&(Prop::NoStaleSecondary, 28)), "{found:?}");
     let report = check(
         Variant::EmmStopStart,
         config,

@@ -27,7 +27,7 @@ fn the_table_is_indexed_by_its_props() {
 
 #[test]
 fn model_expectations_equal_the_table() {
-    let model = EmmModel::new(Variant::TakeAllLocks, Config::default());
+    let model = EmmModel::new(Variant::MmuNotifierV5_12, Config::default());
     assert_eq!(model.properties().len(), PROPERTIES.len());
     for (p, spec) in model.properties().iter().zip(PROPERTIES) {
         let always = matches!(p.expectation, stateright::Expectation::Always);
@@ -42,7 +42,7 @@ fn model_expectations_equal_the_table() {
 
 #[test]
 fn every_property_evaluates_on_a_model_state() {
-    let model = EmmModel::new(Variant::RcuPublish, Config::default());
+    let model = EmmModel::new(Variant::EmmV2, Config::default());
     let s = model.initial_state();
     for p in PROPERTIES {
         let spec = evaluate(p.name, &model.view(&s));

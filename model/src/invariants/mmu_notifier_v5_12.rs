@@ -1,4 +1,5 @@
-//! The inductive invariant of `take-all-locks`: the conjuncts of `proofs/proofs/take-all-locks.md`, in its order.
+//! The inductive invariant of `mmu-notifier@v5.12`: the conjuncts of
+//! `proofs/proofs/mmu-notifier-v5.12.md`, in its order.
 
 use super::context::Ctx;
 use super::{bit, ensure, Check};
@@ -6,34 +7,24 @@ use crate::model::EmmModel;
 use crate::state::{State, WalkPc};
 use emm_proofs::Role;
 
-/// The inductive invariant of `take-all-locks` (`proofs/proofs/take-all-locks.md`).
-pub fn take_all_locks(m: &EmmModel, s: &State) -> Check {
+/// The inductive invariant of `mmu-notifier@v5.12` (`proofs/proofs/mmu-notifier-v5.12.md`).
+pub fn mmu_notifier_v5_12(m: &EmmModel, s: &State) -> Check {
     let c = Ctx::new(m, s)?;
     c.common()?;
     let l = c.linked;
 
     // Locks: each lock word is what the threads' pcs say they hold.
-    let (mut mmap, mut rmap_read, mut rmap_write, mut spin, mut sync) = (0u8, 0u8, 0u8, 0u8, 0u8);
-    let mut readers = [0u8; 2];
+    let (mut mmap, mut rmap_read, mut rmap_write, mut spin) = (0u8, 0u8, 0u8, 0u8);
     for t in c.threads() {
-        let th = &s.threads[t];
         let at = c.at(t);
         mmap += at.mmap;
         rmap_read += at.rmap_read;
         rmap_write += at.rmap_write;
         spin += at.spin;
-        if at.srcu_read > 0 {
-            ensure!(th.slot <= 1, "srcu");
-            readers[th.slot as usize] += 1;
-        }
-        if at.srcu_sync > 0 {
-            sync += 1;
-            // It flipped the index: it waits for the readers of the other one.
-            ensure!(th.slot == s.srcu_idx ^ 1, "srcu");
-        }
     }
     ensure!(mmap <= 1 && s.mmap_sem == (mmap == 1), "mmap_sem");
-    // mm_take_all_locks() excludes every invalidation: no reader while the writer holds them.
+    // mm_take_all_locks() excludes every invalidation and aging pass: no reader while the
+    // writer holds the rmap rwsem.
     ensure!(
         s.rmap_readers == rmap_read
             && rmap_write <= 1
@@ -42,15 +33,6 @@ pub fn take_all_locks(m: &EmmModel, s: &State) -> Check {
         "rmap"
     );
     ensure!(spin <= 1 && s.spin == (spin == 1), "spin");
-    ensure!(
-        s.srcu_idx <= 1
-            && s.srcu_readers == readers
-            && sync <= 1
-            && s.srcu_sync == (sync == 1)
-            // With no synchronize_srcu() under way, every reader has the current index.
-            && (s.srcu_sync || readers[(s.srcu_idx ^ 1) as usize] == 0),
-        "srcu"
-    );
 
     // registered: linked notifiers are registered; a registered notifier out of the chain was
     // unlinked by teardown, which released it first.
@@ -64,7 +46,8 @@ pub fn take_all_locks(m: &EmmModel, s: &State) -> Check {
         let lay = c.layout(t);
         match c.role(t) {
             Role::Reg => {
-                // register: e joins the chain (and the registered set) at hlist_add_head_rcu.
+                // register: e joins the chain (and the registered set) at hlist_add_head_rcu's
+                // publish.
                 let e = m.actors()[t].notifier;
                 let link = lay.marks.link;
                 let inside = (bit(e) & l != 0, bit(e) & s.registered != 0);
@@ -99,14 +82,18 @@ pub fn take_all_locks(m: &EmmModel, s: &State) -> Check {
                     th.pc <= del || (s.registered | l) & bit(e) == 0,
                     "unregister"
                 );
-                // The grace period: once e is out of the chain, only readers that were
-                // already inside can hold it; synchronize_srcu() waits for all of them.
-                if th.pc == wait || th.pc == lay.len {
+                // The grace period: once e is out of the chain, only readers that were already
+                // inside a read side can hold it (a walk runs inside one); synchronize_srcu()'s
+                // first half marks each of them, its second waits for them to leave.
+                if th.pc >= wait {
+                    let slot = bit(m.grace_period_slot(t));
                     for u in c.threads() {
                         let other = &s.threads[u];
                         if c.holdable(other) & bit(e) != 0 {
-                            ensure!(th.pc == wait && u != t, "srcu_grace_period");
-                            ensure!(other.slot == th.slot, "srcu_grace_period");
+                            ensure!(
+                                th.pc == wait && u != t && other.gp & slot != 0,
+                                "srcu_grace_period"
+                            );
                         }
                     }
                 }
@@ -118,11 +105,12 @@ pub fn take_all_locks(m: &EmmModel, s: &State) -> Check {
                 ensure!(c.all_released(th.called), "teardown");
                 ensure!(th.pc <= walk || c.all_released(s.registered), "teardown");
             }
-            Role::Vm => {
-                // Registration is excluded for the whole invalidation: the chain only shrinks.
+            Role::Vm | Role::Aging => {
+                // Registration is excluded for the whole invalidation (or aging pass): the
+                // chain only shrinks.
                 ensure!(th.wpc == WalkPc::Idle || th.must == l, "walks");
             }
-            Role::Drv | Role::Aging => {}
+            Role::Drv | Role::Fault | Role::Oom => {}
         }
     }
 

@@ -1,35 +1,54 @@
-//! The inductive invariant of `interval-seq`: the conjuncts of `proofs/proofs/interval-seq.md`, in its order.
+//! The inductive invariant of `interval@v5.18`: the conjuncts of
+//! `proofs/proofs/interval-v5.18.md`, in its order.
 
 use super::context::Ctx;
 use super::layout::{phase, Phase};
 use super::{bit, ensure, Check};
 use crate::model::EmmModel;
+use crate::program::Op;
 use crate::state::{State, WalkPc, NIL};
 use emm_proofs::Role;
 
-/// The inductive invariant of `interval-seq` (`proofs/proofs/interval-seq.md`).
-pub fn interval_seq(m: &EmmModel, s: &State) -> Check {
+/// The inductive invariant of `interval@v5.18` (`proofs/proofs/interval-v5.18.md`).
+pub fn interval_v5_18(m: &EmmModel, s: &State) -> Check {
     let c = Ctx::new(m, s)?;
     c.common()?;
     let l = c.linked;
     let (di, dr) = (s.deferred_insert, s.deferred_remove);
     let odd = s.itree_seq & 1 == 1;
 
-    let (mut spin, mut active) = (0u8, 0u8);
+    let (mut spin, mut active, mut rmap) = (0u8, 0u8, 0u8);
+    // The L holder inside mn_itree_inv_end's release: about to bump the seq, or applying the
+    // deferred list after it.
+    let (mut releasing, mut applying) = (false, false);
     for t in c.threads() {
         let at = c.at(t);
         spin += at.spin;
         active += at.itree;
+        rmap += at.rmap_read;
+        match m.program(t).get(s.threads[t].pc as usize) {
+            Some(Op::ItreeSeqRelease) => releasing = true,
+            Some(Op::ItreeDeferred) => applying = true,
+            _ => {}
+        }
     }
     ensure!(spin <= 1 && s.spin == (spin == 1), "spin");
-    // itree: active counts the open windows; seq is odd only while one is open; deferred
-    // work waits only while seq is odd.
+    ensure!(
+        s.rmap_readers == rmap && !s.rmap_writer && !s.mmap_sem,
+        "rmap"
+    );
+    // itree: active counts the open windows; seq is odd only while one is open or the last
+    // one is about to release it; deferred work waits only while seq is odd or the releaser
+    // applies it (both under the lock).
     ensure!(
         s.itree_active == active
             // seq starts at 2 and only grows: an insert outside a round takes seq - 1.
-            && s.itree_seq >= crate::model::ITREE_INITIAL_SEQ
-            && (!odd || active > 0)
-            && ((di | dr) == 0 || odd)
+            && s.itree_seq >= crate::interp::ITREE_INITIAL_SEQ
+            && (!odd || active > 0 || releasing)
+            && (!(releasing || applying) || (s.spin && active == 0))
+            && (!releasing || odd)
+            && (!applying || !odd)
+            && ((di | dr) == 0 || odd || applying)
             && di & l == 0
             && dr & !l == 0
             && (di | dr) & !c.all == 0,
@@ -40,8 +59,14 @@ pub fn interval_seq(m: &EmmModel, s: &State) -> Check {
         let d = &s.drivers[n as usize];
         ensure!(d.seq <= s.itree_seq, "itree");
         ensure!((l | di) & bit(n) == 0 || d.seq & 1 == 1, "itree");
-        // A deferred insert took the seq of the round it waits for.
-        ensure!(di & bit(n) == 0 || d.seq == s.itree_seq, "itree");
+        // A deferred insert took the seq of the round it waits for (which the releaser may
+        // just have ended).
+        ensure!(
+            di & bit(n) == 0
+                || d.seq == s.itree_seq
+                || (applying && d.seq.wrapping_add(1) == s.itree_seq),
+            "itree"
+        );
         ensure!(d.in_progress == 0, "drivers");
     }
     // A notifier is blocked while the current invalidation round has reached it (or it was
@@ -101,7 +126,7 @@ pub fn interval_seq(m: &EmmModel, s: &State) -> Check {
                     ensure!(s.registered & bit(e) == 0, "unregister");
                     let gone = (l | dr) & bit(e) == 0;
                     // Once the wait returned, the remove has been applied.
-                    ensure!(th.pc < lay.len || th.slot == 0, "unregister");
+                    ensure!(th.pc <= lay.marks.remove_wait || th.slot == 0, "unregister");
                     if th.slot == 0 {
                         ensure!(gone, "unregister");
                     } else {
@@ -111,7 +136,9 @@ pub fn interval_seq(m: &EmmModel, s: &State) -> Check {
                             if s.itree_seq == th.slot {
                                 dr & bit(e) != 0
                             } else {
-                                gone
+                                // The round has ended: applied, or being applied under the
+                                // lock that this remove's wait reads the seq under.
+                                gone || (applying && s.itree_seq == th.slot.wrapping_add(1))
                             },
                             "unregister"
                         );
@@ -146,7 +173,7 @@ pub fn interval_seq(m: &EmmModel, s: &State) -> Check {
                     );
                 }
             }
-            Role::Vm | Role::Teardown | Role::Aging => {}
+            Role::Vm | Role::Teardown | Role::Aging | Role::Fault | Role::Oom => {}
         }
     }
     for n in 0..c.nc as u8 {

@@ -1,12 +1,12 @@
-//! Counterexample traces as kernel-doc interleavings: one numbered row per step, one column
-//! per actor, the kernel step taken, the shared state it changed, and the broken property.
+//! The words of a trace: each step named after the kernel statement it transcribes, in the
+//! version's own terms (`spin_lock(anon_vma->lock)` in v2.6.27, `down_read(anon_vma->rwsem)`
+//! from v3.8), with its outcome, and the shared state a step changed.
 
 use crate::config::Variant;
 use crate::model::EmmModel;
 use crate::program::{LockKind, Op};
 use crate::state::{flags, State, WalkPc, NIL, PPREV_NULL, PPREV_POISON};
-use emm_proofs::{Callback, Family, Outcome, Prop, Role, Violation};
-use std::fmt::Write as _;
+use emm_proofs::{Callback, Family, Role};
 
 /// A node in traces: `nX`, or `NULL`.
 pub(crate) fn node(n: u8) -> String {
@@ -91,7 +91,8 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
                     Callback::InvalidateStart if nonblock && model.fails_nonblock(th.cursor) => {
                         format!("{cb}(n{}, nonblock): -EAGAIN", th.cursor)
                     }
-                    _ => format!("{cb}{nb}(n{})", th.cursor),
+                    _ if nonblock => format!("{cb}(n{}, nonblock)", th.cursor),
+                    _ => format!("{cb}(n{})", th.cursor),
                 },
                 WalkPc::Wait => format!("{cb}(n{}): wait", th.cursor),
                 WalkPc::LoadNext => format!(
@@ -147,7 +148,10 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
         Op::LinkNext => format!("n{e}->next = head ({})", node(s.head)),
         Op::NextToHead => format!("n{e}->next = head ({})", node(s.head)),
         Op::Publish => format!("rcu_assign_pointer(head, n{e})"),
-        Op::HlistAddInit => format!("n{e}->next = first ({}), n{e}->pprev = &h->first", node(s.head)),
+        Op::HlistAddInit => format!(
+            "n{e}->next = first ({}), n{e}->pprev = &h->first",
+            node(s.head)
+        ),
         Op::HlistAddPublish { rcu: true } => format!("rcu_assign_pointer(h->first, n{e})"),
         Op::HlistAddPublish { rcu: false } => format!("h->first = n{e}"),
         Op::Unlink if s.head == e => format!("unlink n{e}: head = n{e}->next"),
@@ -184,7 +188,10 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
                 ""
             }
         ),
-        Op::ItreeSeqRelease => format!("mn_itree_inv_end: invalidate_seq = {}", s.itree_seq.wrapping_add(1)),
+        Op::ItreeSeqRelease => format!(
+            "mn_itree_inv_end: invalidate_seq = {}",
+            s.itree_seq.wrapping_add(1)
+        ),
         Op::ItreeDeferred => match (s.deferred_insert | s.deferred_remove).trailing_zeros() {
             8 => "mn_itree_inv_end: deferred list done".into(),
             n if s.deferred_insert & (1 << n) != 0 => format!("mn_itree_inv_end: insert n{n}"),
@@ -313,7 +320,13 @@ pub fn changes(model: &EmmModel, a: &State, b: &State) -> String {
             depth(b)
         ));
     }
-    for (t, (x, y)) in a.threads.iter().zip(&b.threads).enumerate().take(model.actors().len()) {
+    for (t, (x, y)) in a
+        .threads
+        .iter()
+        .zip(&b.threads)
+        .enumerate()
+        .take(model.actors().len())
+    {
         if x.fault_kind().is_none() {
             if let Some(kind) = y.fault_kind() {
                 push(format!(
@@ -387,435 +400,4 @@ pub fn changes(model: &EmmModel, a: &State, b: &State) -> String {
         }
     }
     out.join(", ")
-}
-
-/// One step of a trace.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TraceStep {
-    /// 1-based step number.
-    pub step: usize,
-    /// The actor that stepped (`vm0`, `reg0`, `drv2`, ...).
-    pub actor: String,
-    /// The kernel step it took.
-    pub action: String,
-    /// The shared state the step changed.
-    pub state: String,
-}
-
-/// A run of the model, as the steps of its actors.
-#[derive(Clone, Debug)]
-pub struct Trace {
-    /// The steps.
-    pub steps: Vec<TraceStep>,
-    /// The states: `states[0]` is initial, `states[i]` follows step `i`.
-    pub states: Vec<State>,
-    /// The thread of each step.
-    pub threads: Vec<usize>,
-}
-
-/// A step of a replay path that the model cannot take.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReplayError(pub String);
-
-impl std::fmt::Display for ReplayError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ReplayError {}
-
-impl Trace {
-    /// Replays thread steps from `init`, one of the model's initial states.
-    pub fn from_threads(
-        model: &EmmModel,
-        init: State,
-        threads: &[usize],
-    ) -> Result<Trace, ReplayError> {
-        let mut s = init;
-        let mut states = vec![s.clone()];
-        let mut steps = Vec::new();
-        for (i, &t) in threads.iter().enumerate() {
-            if t >= model.actors().len() || !model.enabled(&s, t) {
-                let who = model
-                    .actors()
-                    .get(t)
-                    .map(|a| a.id.to_string())
-                    .unwrap_or_else(|| format!("thread {t}"));
-                let enabled: Vec<String> = (0..model.actors().len())
-                    .filter(|&u| model.enabled(&s, u))
-                    .map(|u| format!("{} ({})", model.actors()[u].id, describe(model, &s, u)))
-                    .collect();
-                return Err(ReplayError(format!(
-                    "step {}: {who} cannot take a step here; enabled: {}",
-                    i + 1,
-                    if enabled.is_empty() {
-                        "none".into()
-                    } else {
-                        enabled.join(", ")
-                    }
-                )));
-            }
-            let next = model.apply(&s, t);
-            steps.push(TraceStep {
-                step: i + 1,
-                actor: model.actors()[t].id.to_string(),
-                action: describe(model, &s, t),
-                state: changes(model, &s, &next),
-            });
-            states.push(next.clone());
-            s = next;
-        }
-        Ok(Trace {
-            steps,
-            states,
-            threads: threads.to_vec(),
-        })
-    }
-
-    /// Replays a path given as actor names (`vm0,reg0,reg0,...`) from the model's first initial
-    /// state (fix the unregistrations' targets in the configuration to pick another).
-    pub fn from_path(model: &EmmModel, path: &str) -> Result<Trace, ReplayError> {
-        let mut threads = Vec::new();
-        for (i, name) in path.split(',').map(str::trim).enumerate() {
-            if name.is_empty() && path.trim().is_empty() {
-                break;
-            }
-            let t = model.actor_by_name(name).ok_or_else(|| {
-                let names: Vec<String> = model.actors().iter().map(|a| a.id.to_string()).collect();
-                ReplayError(format!(
-                    "step {}: no actor '{name}' in this configuration (actors: {})",
-                    i + 1,
-                    names.join(", ")
-                ))
-            })?;
-            threads.push(t);
-        }
-        Trace::from_threads(model, model.initial_state(), &threads)
-    }
-
-    /// The configuration of this trace's model with the unregistrations' targets fixed to
-    /// those of its initial state, so that a replay starts where the trace did.
-    pub fn config(&self, model: &EmmModel) -> crate::Config {
-        crate::Config {
-            targets: Some(self.states[0].targets),
-            ..model.config
-        }
-    }
-
-    /// The path as actor names, for `emm-check replay --path`.
-    pub fn path(&self, model: &EmmModel) -> String {
-        let names: Vec<String> = self
-            .threads
-            .iter()
-            .map(|&t| model.actors()[t].id.to_string())
-            .collect();
-        names.join(",")
-    }
-
-    /// The first step after which `property` is violated, with the violation.
-    pub fn first_violation(&self, model: &EmmModel, property: Prop) -> Option<(usize, Violation)> {
-        self.states
-            .iter()
-            .enumerate()
-            .find_map(|(i, s)| match model.evaluate(property, s) {
-                Outcome::Violated(v) => Some((i, v)),
-                _ => None,
-            })
-    }
-
-    /// The trace as a table: a numbered row per step, one column per actor, then the shared
-    /// state that the step changed.
-    pub fn render(&self, model: &EmmModel) -> String {
-        let mut cols: Vec<usize> = self.threads.clone();
-        cols.sort_unstable();
-        cols.dedup();
-        let width = |t: usize| {
-            let name = model.actors()[t].id.to_string().len();
-            self.steps
-                .iter()
-                .zip(&self.threads)
-                .filter(|(_, &u)| u == t)
-                .map(|(s, _)| s.action.len())
-                .max()
-                .unwrap_or(0)
-                .max(name)
-        };
-        let widths: Vec<usize> = cols.iter().map(|&t| width(t)).collect();
-        let mut out = String::new();
-        let mut line = String::from("step");
-        for (&t, w) in cols.iter().zip(&widths) {
-            let _ = write!(line, "  {:<w$}", model.actors()[t].id.to_string());
-        }
-        let _ = writeln!(out, "{line}  changed");
-        for (s, &t) in self.steps.iter().zip(&self.threads) {
-            line.clear();
-            let _ = write!(line, "{:>4}", s.step);
-            for (&c, w) in cols.iter().zip(&widths) {
-                let text = if c == t { s.action.as_str() } else { "" };
-                let _ = write!(line, "  {text:<w$}");
-            }
-            let _ = write!(line, "  {}", s.state);
-            let _ = writeln!(out, "{}", line.trim_end());
-        }
-        out
-    }
-
-    /// Why `v` holds at the end of this trace, in one sentence with the steps that caused it.
-    pub fn explain(&self, model: &EmmModel, v: &Violation) -> String {
-        let at = self
-            .first_violation(model, v.property)
-            .map(|(i, _)| i)
-            .unwrap_or(self.steps.len());
-        let mut text = format!("{} violated at step {at}: {}", v.property, v.reason);
-        if v.property == Prop::NoStaleSecondary {
-            if let Some(extra) = self.explain_stale(model, at) {
-                text.push_str(&extra);
-            }
-        }
-        text.push('.');
-        text
-    }
-
-    /// For a stale secondary mapping: which step installed it, which step freed the frame,
-    /// and whether the freeing thread's invalidation ever reached the notifier.
-    fn explain_stale(&self, model: &EmmModel, at: usize) -> Option<String> {
-        let s = &self.states[at];
-        let n = (0..model.config.total_notifiers())
-            .find(|&n| s.drivers[n].mirror != NIL && s.freed & (1 << s.drivers[n].mirror) != 0)?;
-        let f = s.drivers[n].mirror;
-        let installed = (1..=at).rev().find(|&i| {
-            self.states[i].drivers[n].mirror == f && self.states[i - 1].drivers[n].mirror != f
-        });
-        let freed = (1..=at).find(|&i| {
-            self.states[i].freed & (1 << f) != 0 && self.states[i - 1].freed & (1 << f) == 0
-        })?;
-        let freer = self.threads[freed - 1];
-        let started = (1..freed).any(|i| {
-            self.threads[i - 1] == freer
-                && self.states[i].drivers[n].in_progress > self.states[i - 1].drivers[n].in_progress
-        });
-        let mut text = String::new();
-        match installed {
-            Some(i) => {
-                let _ = write!(
-                    text,
-                    " ({} installed f{f} at step {i}; {} freed it at step {freed}",
-                    self.steps[i - 1].actor,
-                    self.steps[freed - 1].actor
-                );
-            }
-            None => {
-                let _ = write!(
-                    text,
-                    " ({} freed f{f} at step {freed}",
-                    self.steps[freed - 1].actor
-                );
-            }
-        }
-        if !started && matches!(model.actors()[freer].id.role, Role::Vm | Role::Fault) {
-            let _ = write!(
-                text,
-                "; n{n} never received that invalidation's invalidate_start"
-            );
-        }
-        text.push(')');
-        Some(text)
-    }
-}
-
-/// `state` as the Explorer shows it: the chain (`head -> n0 -> n1 -> NULL`), the page, the
-/// locks of the variant, each driver's mirror, counters and flags, each actor's next kernel
-/// step, and the properties broken in this state.
-pub fn readable(model: &EmmModel, s: &State) -> String {
-    let mut out = String::new();
-    let notifiers = model.config.total_notifiers();
-    // The chain, followed from head; the walk is bounded so a corrupted chain cannot loop.
-    let mut chain = String::from("head");
-    let mut n = s.head;
-    let mut seen = 0u8;
-    for _ in 0..=notifiers {
-        chain.push_str(" -> ");
-        chain.push_str(&node(n));
-        if n == NIL || seen & (1 << n) != 0 {
-            break;
-        }
-        seen |= 1 << n;
-        n = s.next[n as usize];
-    }
-    let _ = writeln!(out, "chain     {chain}");
-    let outside: Vec<String> = (0..notifiers as u8)
-        .filter(|&n| seen & (1 << n) == 0)
-        .map(|n| format!("n{n}->next = {}", node(s.next[n as usize])))
-        .collect();
-    if !outside.is_empty() {
-        let _ = writeln!(out, "off chain {}", outside.join(", "));
-    }
-    let freed: Vec<String> = (0..8u8)
-        .filter(|f| s.freed & (1 << f) != 0)
-        .map(|f| format!("f{f}"))
-        .collect();
-    let _ = writeln!(
-        out,
-        "page      PTE -> {}; freed: {}",
-        frame(s.pte),
-        if freed.is_empty() {
-            "none".into()
-        } else {
-            freed.join(", ")
-        }
-    );
-    let held = |on: bool| if on { "held" } else { "free" };
-    let t = model.traits();
-    let mut locks = vec![format!(
-        "mmap_sem {}{}{}",
-        held(s.mmap_sem),
-        if s.mmap_readers > 0 {
-            format!(", {} readers", s.mmap_readers)
-        } else {
-            String::new()
-        },
-        if s.mmap_waiting > 0 {
-            format!(", {} writers queued", s.mmap_waiting)
-        } else {
-            String::new()
-        }
-    )];
-    locks.push(format!(
-        "rmap holders {}{}{}",
-        s.rmap_readers,
-        if s.rmap_writer {
-            ", all taken (mm_take_all_locks)"
-        } else {
-            ""
-        },
-        if s.rmap_waiting > 0 {
-            ", a writer queued"
-        } else {
-            ""
-        }
-    ));
-    if t.vma_locks {
-        locks.push(format!(
-            "VMA readers {}{}",
-            s.vma_readers,
-            if s.vma_locked { ", write-locked" } else { "" }
-        ));
-    }
-    if let Some(rs) = t.read_side {
-        let readers: Vec<String> = model
-            .actors()
-            .iter()
-            .enumerate()
-            .filter(|&(u, _)| s.threads[u].depth > 0)
-            .map(|(u, a)| {
-                let gp = s.threads[u].gp;
-                format!("{}{}", a.id, if gp != 0 { " (a grace period waits)" } else { "" })
-            })
-            .collect();
-        locks.push(format!(
-            "{rs} readers: {}",
-            if readers.is_empty() {
-                "none".into()
-            } else {
-                readers.join(", ")
-            }
-        ));
-    }
-    if t.family == Family::Interval {
-        locks.push(format!(
-            "subscriptions lock {}; invalidate_seq {}{}; active {}",
-            held(s.spin),
-            s.itree_seq,
-            if s.itree_seq & 1 == 1 {
-                " (invalidating)"
-            } else {
-                ""
-            },
-            s.itree_active
-        ));
-    } else if t.read_side.is_some() {
-        locks.push(format!("notifier lock {}", held(s.spin)));
-    }
-    if model.variant == Variant::OursEmmStopDrainStart {
-        locks.push(format!(
-            "emm_active {}; emm_stopping {}",
-            s.emm_active, s.emm_stopping as u8
-        ));
-    }
-    let locks = locks.join("; ");
-    let _ = writeln!(out, "locks     {locks}");
-    for n in 0..notifiers {
-        let d = &s.drivers[n];
-        let mut flags = Vec::new();
-        if s.registered & (1 << n) != 0 {
-            flags.push("registered");
-        }
-        if d.stopped {
-            flags.push("stopped");
-        }
-        if d.released {
-            flags.push("released");
-        }
-        if d.installed {
-            flags.push("installed by fault");
-        }
-        if s.deferred_insert & (1 << n) != 0 {
-            flags.push("insert deferred");
-        }
-        if s.deferred_remove & (1 << n) != 0 {
-            flags.push("remove deferred");
-        }
-        if s.freed_nodes & (1 << n) != 0 {
-            flags.push("freed by its owner");
-        }
-        let stops = if model.programs().delivers(Callback::Stop) {
-            format!(", stops {}, starts {}", d.stops, d.starts)
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            out,
-            "{:<9} n{n}: mirror {}, in_progress {}, seq {}{stops}, releases {}{}{}",
-            if n == 0 { "drivers" } else { "" },
-            frame(d.mirror),
-            d.in_progress,
-            d.seq,
-            d.releases,
-            if flags.is_empty() { "" } else { "; " },
-            flags.join(", ")
-        );
-    }
-    for (t, a) in model.actors().iter().enumerate() {
-        let done = s.threads[t].pc as usize >= model.program(t).len();
-        let oopsed = s.threads[t].fault_kind().is_some();
-        let at = if done {
-            "finished".to_string()
-        } else if oopsed {
-            describe(model, s, t)
-        } else if model.enabled(s, t) {
-            format!("next: {}", describe(model, s, t))
-        } else {
-            format!("blocked at: {}", describe(model, s, t))
-        };
-        let _ = writeln!(
-            out,
-            "{:<9} {:<8} {at}",
-            if t == 0 { "actors" } else { "" },
-            a.id.to_string()
-        );
-    }
-    let view = model.view(s);
-    let broken: Vec<String> = emm_proofs::violations(&view)
-        .into_iter()
-        .filter(|v| model.applies(v.property))
-        .map(|v| format!("{}: {}", v.property, v.reason))
-        .collect();
-    if broken.is_empty() {
-        let _ = writeln!(out, "violated  none");
-    }
-    for (i, b) in broken.iter().enumerate() {
-        let _ = writeln!(out, "{:<9} {b}", if i == 0 { "VIOLATED" } else { "" });
-    }
-    out
 }
