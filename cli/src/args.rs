@@ -71,7 +71,7 @@ has one position per step of its program (a walk over N notifiers has 1 + 2N, or
 it delivers emm_stop), and the estimate counts the ways the threads can stand at once that \
 mmap_sem, the notifier lock, the reverse-map locks and the drain allow, divided by \
 invalidators! (the checker sorts the VM threads) and times the choices of unregistered \
-notifiers. Measured on every variant, the stored states are 0.17 to 23 times that count. \
+notifiers. Measured on every version, the stored states are 0.13 to 12 times that count. \
 If even a tenth of it is more than the limits allow (--max-states, --timeout at 4 M states/s \
 per thread, --max-memory at 8 bytes a state), the check is refused with the estimate (exit \
 2); --force searches anyway.";

@@ -21,11 +21,11 @@
 //!
 //! What it leaves out, the shared data (the chain's shape, the frames, each driver's counters)
 //! and the waits, moves the real count both ways. Measured against complete checks of every
-//! variant on 15 configurations (from 100 to 4 million stored states; the test
-//! `estimate_brackets_the_real_count` in `tests/tests/limits.rs` repeats it on the small
-//! ones), the stored states were between 0.17 and 23 times the estimate. [`LOW`] and [`HIGH`]
-//! widen that range, the high end most: searches that a 20-second limit stopped had already
-//! stored up to 20 times the estimate. The refusal uses the low end, so it refuses only a
+//! version on 11 small configurations (the 114 pairs a version supports, from 50 to 0.75 M
+//! stored states), and of five versions on two bigger ones (up to 1.5 M), the stored states
+//! were between 0.13 and 12 times the estimate; the test `estimate_brackets_the_real_count` in
+//! `cli/tests/cli/limits.rs` repeats it on the small ones. [`LOW`] and [`HIGH`] widen that
+//! range, the high end most. The refusal uses the low end, so it refuses only a
 //! configuration that even the smallest plausible state space puts beyond the limits.
 
 use crate::model::EmmModel;

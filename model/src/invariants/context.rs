@@ -131,8 +131,8 @@ impl<'a> Ctx<'a> {
         (t != NONE).then_some(t as usize)
     }
 
-    /// Conjuncts every correct variant shares: `pcs`, `started`, `threads`, `read_side`,
-    /// `freed`, `pprev`, `walks`, `frames`, `drivers`.
+    /// Conjuncts every proved version shares, in the order they are checked: `pcs`, `threads`,
+    /// `read_side`, `freed`, `pprev`, `started`, `walks`, `frames`, `drivers`.
     pub(super) fn common(&self) -> Check {
         let s = self.s;
         for t in self.threads() {

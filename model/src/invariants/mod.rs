@@ -46,9 +46,11 @@ pub type Check = Result<(), &'static str>;
 pub type Invariant = fn(&EmmModel, &State) -> Check;
 
 /// The inductive invariant of `variant`; `None` for the versions without a proof (the broken
-/// ones, and the correct ones the checker covers alone: v3.10 and v4.19, whose arguments
-/// v5.12's contains). `mmu-notifier@v6.4` shares v5.12's: its register only adds the VMA
-/// write locks, which no actor the proofs cover contends for.
+/// ones, and the correct ones the checker covers alone: v3.10, whose reclaim sends one
+/// `invalidate_page` after the zap and has no start..end window for v5.12's argument, and
+/// v4.19, which differs from v5.12 only where that argument does not look).
+/// `mmu-notifier@v6.4` shares v5.12's: its register only adds the VMA write locks, which no
+/// actor the proofs cover contends for.
 pub fn of(variant: Variant) -> Option<Invariant> {
     match variant {
         Variant::MmuNotifierV5_12 | Variant::MmuNotifierV6_4 => Some(mmu_notifier_v5_12),
