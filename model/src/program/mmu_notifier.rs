@@ -133,6 +133,33 @@ fn range_invalidation(variant: Variant, level: u8, inner: Option<&Program>) -> P
     b.finish()
 }
 
+/// `synchronize_rcu()` before v3.7, `synchronize_srcu()` from it: the function and commit.
+fn synchronize(variant: Variant) -> (&'static str, &'static str) {
+    if variant <= V36 {
+        ("mm/mmu_notifier.c: synchronize_rcu", MERGE)
+    } else {
+        ("mm/mmu_notifier.c: synchronize_srcu", SRCU)
+    }
+}
+
+/// `mmu_notifier_unregister()` from v3.6 on: if the node is still hashed (read without the
+/// lock), `->release` inside the read side `rs`, then `del` under the lock; else straight to
+/// the grace period (label `sync`).
+fn release_then_unlink(
+    b: &mut Builder,
+    rs: (&'static str, &'static str),
+    at: &'static str,
+    del: Op,
+) {
+    b.branch(Op::CheckHashed, "sync", UNREGISTER, at)
+        .op(Op::ReadSideLock, rs.0, rs.1)
+        .op(Op::CallOwn(Callback::Release), UNREGISTER, at)
+        .op(Op::ReadSideUnlock, rs.0, rs.1)
+        .op(Op::SpinLock, UNREGISTER, at)
+        .op(del, UNREGISTER, at)
+        .op(Op::SpinUnlock, UNREGISTER, at);
+}
+
 /// `mmu_notifier_unregister()` as v2.6.27 and v3.9 write it: under the lock, if the node is
 /// still hashed, `hlist_del_rcu()` and entering the read side (v2.6.27 unlinks first, then
 /// `rcu_read_lock()`; v3.9 takes `srcu_read_lock()` first, then unlinks), drop the lock,
@@ -236,37 +263,17 @@ fn register(variant: Variant) -> Program {
 
 fn unregister(variant: Variant) -> Program {
     let (rs, rs_at) = read_side(variant);
-    let (sync, sync_at) = if variant <= V36 {
-        ("mm/mmu_notifier.c: synchronize_rcu", MERGE)
-    } else {
-        ("mm/mmu_notifier.c: synchronize_srcu", SRCU)
-    };
+    let (sync, sync_at) = synchronize(variant);
     let mut b = Builder::new();
     match variant {
         // The merged code: unlink under the lock, then ->release inside the read side.
         V2627 => unlink_then_release(&mut b, rs, MERGE, false),
-        V36 => {
-            // The hashed check reads pprev without the lock.
-            b.branch(Op::CheckHashed, "sync", UNREGISTER, RELEASE_FIRST)
-                .op(Op::ReadSideLock, rs, rs_at)
-                .op(Op::CallOwn(Callback::Release), UNREGISTER, RELEASE_FIRST)
-                .op(Op::ReadSideUnlock, rs, rs_at)
-                .op(Op::SpinLock, UNREGISTER, RELEASE_FIRST)
-                .op(Op::HlistDelRcu, UNREGISTER, RELEASE_FIRST)
-                .op(Op::SpinUnlock, UNREGISTER, RELEASE_FIRST);
-        }
+        // 3ad3d901bbcf: ->release first, then hlist_del_rcu (which poisons pprev).
+        V36 => release_then_unlink(&mut b, (rs, rs_at), RELEASE_FIRST, Op::HlistDelRcu),
         // 751efd8610d3 restores v2.6.27's shape, on SRCU.
         V39 => unlink_then_release(&mut b, rs, HOLT, true),
-        _ => {
-            // v3.10 on: ->release first, then the idempotent hlist_del_init_rcu.
-            b.branch(Op::CheckHashed, "sync", UNREGISTER, XIAO)
-                .op(Op::ReadSideLock, rs, XIAO)
-                .op(Op::CallOwn(Callback::Release), UNREGISTER, XIAO)
-                .op(Op::ReadSideUnlock, rs, XIAO)
-                .op(Op::SpinLock, UNREGISTER, XIAO)
-                .op(Op::HlistDelInitRcu, UNREGISTER, XIAO)
-                .op(Op::SpinUnlock, UNREGISTER, XIAO);
-        }
+        // v3.10 on: ->release first, then the idempotent hlist_del_init_rcu.
+        _ => release_then_unlink(&mut b, (rs, XIAO), XIAO, Op::HlistDelInitRcu),
     }
     b.label("sync")
         .op(Op::SynchronizeStart, sync, sync_at)
@@ -281,11 +288,7 @@ fn unregister(variant: Variant) -> Program {
 
 fn teardown(variant: Variant) -> Program {
     let (rs, rs_at) = read_side(variant);
-    let (sync, sync_at) = if variant <= V36 {
-        ("mm/mmu_notifier.c: synchronize_rcu", MERGE)
-    } else {
-        ("mm/mmu_notifier.c: synchronize_srcu", SRCU)
-    };
+    let (sync, sync_at) = synchronize(variant);
     let mut b = Builder::new();
     match variant {
         V2627 => {
