@@ -38,13 +38,16 @@ pub fn expected_event(model: &EmmModel, s: &State, t: usize) -> Option<Event> {
     let d = s.drivers.get(own as usize).copied().unwrap_or_default();
     Some(match op {
         Op::Walk {
-            callback, resume, ..
+            callback,
+            resume,
+            snapshot,
+            ..
         } => match th.wpc {
             // Interval walks start under the subscriptions lock; the implementation has none.
             WalkPc::Idle | WalkPc::Done if resume => Event::Step(op),
             WalkPc::Idle | WalkPc::Done => Event::LoadHead {
                 callback,
-                node: some(s.head),
+                node: some(crate::interp::walk_head(s, th, snapshot)),
             },
             WalkPc::Call => Event::Deliver {
                 callback,

@@ -372,7 +372,7 @@ impl EmmModel {
             }
             // hlist_add_head() left n0 first: its pprev is &h->first, each later one's the
             // previous node's &next. (Only the hlist versions keep pprev.)
-            if self.traits().family == Family::MmuNotifier {
+            if self.traits().hlist {
                 s.pprev[n] = if n == 0 { PPREV_HEAD } else { (n - 1) as u8 };
             }
             s.registered |= bit(n as u8);

@@ -12,6 +12,9 @@ use emm_proofs::{Callback, FaultKind};
 /// "No node" (`NULL`) and "no frame".
 pub const NIL: u8 = u8::MAX;
 
+/// A window's snapshot of an empty chain (a [`Thread::snap`] that was taken and is `NULL`).
+pub const SNAP_EMPTY: u8 = u8::MAX - 1;
+
 /// An hlist node's `pprev`, UNHASHED: `NULL`.
 pub const PPREV_NULL: u8 = u8::MAX;
 /// An hlist node's `pprev`, POISONED: `LIST_POISON2`.
@@ -84,6 +87,11 @@ pub struct Thread {
     /// The grace periods that wait for this thread's current read-side section: bit `b` for
     /// the synchronizer of slot `b` ([`EmmModel::grace_period_slot`](crate::EmmModel)).
     pub gp: u8,
+    /// For the versions whose invalidation window walks one snapshot of the chain
+    /// (`ours@rcu-window`): the head its read-side section at depth `d + 1` loaded
+    /// ([`SNAP_EMPTY`] for an empty chain), `NIL` before the window's first walk and after the
+    /// section ends.
+    pub snap: [u8; 2],
 }
 
 impl Default for Thread {
@@ -101,6 +109,7 @@ impl Default for Thread {
             flags: 0,
             depth: 0,
             gp: 0,
+            snap: [NIL; 2],
         }
     }
 }
@@ -251,7 +260,7 @@ pub struct State {
 
 /// Bytes of [`State::encode`]'s output.
 const ENCODED_BYTES: usize =
-    27 + MAX_UNREGISTRATIONS + 2 * MAX_NOTIFIERS + 7 * MAX_NOTIFIERS + 12 * MAX_THREADS;
+    27 + MAX_UNREGISTRATIONS + 2 * MAX_NOTIFIERS + 7 * MAX_NOTIFIERS + 14 * MAX_THREADS;
 
 impl std::hash::Hash for State {
     fn hash<H: std::hash::Hasher>(&self, hasher: &mut H) {
@@ -329,6 +338,8 @@ impl State {
                 t.flags,
                 t.depth,
                 t.gp,
+                t.snap[0],
+                t.snap[1],
             ]);
         }
         i
@@ -337,8 +348,14 @@ impl State {
     /// Notifiers reachable from `head` (bit mask). The walk is bounded, so a corrupted chain
     /// cannot make it loop.
     pub fn linked(&self) -> u8 {
+        self.reachable_from(self.head)
+    }
+
+    /// Notifiers reachable from node `x` by `next`, `x` included (bit mask); bounded like
+    /// [`linked`](Self::linked).
+    pub fn reachable_from(&self, x: u8) -> u8 {
         let mut mask = 0u8;
-        let mut n = self.head;
+        let mut n = x;
         for _ in 0..MAX_NOTIFIERS {
             if n == NIL || mask & (1 << n) != 0 {
                 break;
@@ -389,8 +406,11 @@ impl State {
         }
         let mut held = 0u8;
         for th in &self.threads[..self.thread_count as usize] {
-            if th.cursor != NIL {
-                held |= 1 << th.cursor;
+            // A window's snapshot is where its next walk starts: its `next` is still read.
+            for x in [th.cursor, th.snap[0], th.snap[1]] {
+                if x < SNAP_EMPTY {
+                    held |= 1 << x;
+                }
             }
         }
         let mut identity = true;
@@ -442,6 +462,13 @@ impl State {
         }
         for th in self.threads[..self.thread_count as usize].iter_mut() {
             th.cursor = node(th.cursor);
+            th.snap = th.snap.map(|x| {
+                if x < SNAP_EMPTY {
+                    rename[x as usize]
+                } else {
+                    x
+                }
+            });
             th.called = mask(th.called);
             th.must = mask(th.must);
             if let Some(emm_proofs::FaultKind::Freed(n)) = th.fault_kind() {

@@ -32,6 +32,9 @@ pub enum Op {
         /// The start of a non-blocking invalidation (`blockable == false`, the OOM reaper): a
         /// notifier that cannot start without sleeping returns `-EAGAIN`.
         nonblock: bool,
+        /// The walks of one read-side section share one load of `head` (`ours@rcu-window`):
+        /// the first walk of the section loads it, the later ones start from that snapshot.
+        snapshot: bool,
     },
     /// Zap the PTE of invalidation `level` (0 outer, 1 nested): remember the old frame and map
     /// a fresh one (if the page is still mapped): a migration, or a copy-on-write.
@@ -295,6 +298,19 @@ impl Op {
             resume: false,
             early_return: false,
             nonblock: false,
+            snapshot: false,
+        }
+    }
+
+    /// A walk of an invalidation window that walks one snapshot of the chain: its section's
+    /// first walk loads `head`, the others start where that one did.
+    pub const fn snapshot_walk(callback: Callback) -> Op {
+        Op::Walk {
+            callback,
+            resume: false,
+            early_return: false,
+            nonblock: false,
+            snapshot: true,
         }
     }
 }

@@ -74,6 +74,9 @@ pub enum Variant {
     IntervalV5_18,
     /// Ours: the seed plus a drain of every walk window around register and unregister.
     OursEmmStopDrainStart,
+    /// Ours: each invalidation window is one SRCU read-side section that walks one snapshot of
+    /// the chain; register and unregister publish, then wait for a grace period.
+    OursRcuWindow,
 }
 
 /// Where a variant comes from, and when.
@@ -215,11 +218,21 @@ pub const VARIANTS: &[VariantInfo] = &[
         summary: "the seed plus a drain: register/unregister wait until no walk window is open",
         aliases: &["emm-stop-drain-start"],
     },
+    VariantInfo {
+        variant: Variant::OursRcuWindow,
+        family: Family::Ours,
+        version: "rcu-window",
+        date: "this project",
+        source: "proofs/proofs/rcu-window.md",
+        summary: "each invalidation window one SRCU read side walking one snapshot; register and \
+                  unregister publish, then wait for a grace period; walkers take no lock",
+        aliases: &["rcu-window"],
+    },
 ];
 
 impl Variant {
     /// Every variant, families in order, versions oldest first.
-    pub const ALL: [Variant; 13] = [
+    pub const ALL: [Variant; 14] = [
         Variant::EmmV2,
         Variant::EmmStopStart,
         Variant::MmuNotifierV2_6_27,
@@ -233,6 +246,7 @@ impl Variant {
         Variant::IntervalV5_5,
         Variant::IntervalV5_18,
         Variant::OursEmmStopDrainStart,
+        Variant::OursRcuWindow,
     ];
 
     /// Its metadata.
@@ -261,6 +275,7 @@ impl Variant {
             Variant::IntervalV5_5 => "interval@v5.5",
             Variant::IntervalV5_18 => "interval@v5.18",
             Variant::OursEmmStopDrainStart => "ours@emm-stop-drain-start",
+            Variant::OursRcuWindow => "ours@rcu-window",
         }
     }
 

@@ -23,7 +23,7 @@ fn the_timeline_names_every_version_with_its_date_and_source() {
     assert!(out.contains("mmu-notifier@v4.19 no_start_left_open: probe oom-reaper"));
     assert!(out.contains("fixed in mmu-notifier@v5.12 by c2655835fd8c"));
     assert!(out.contains("emm-check replay --variant mmu-notifier@v4.19"));
-    assert!(out.contains("13 versions"), "{out}");
+    assert!(out.contains("14 versions"), "{out}");
 }
 
 #[test]

@@ -20,8 +20,25 @@
 mod primitives;
 
 use crate::model::EmmModel;
-use crate::state::{flags, State, Thread, WalkPc, NIL, PPREV_HEAD, PPREV_NULL, PPREV_POISON};
+use crate::state::{
+    flags, State, Thread, WalkPc, NIL, PPREV_HEAD, PPREV_NULL, PPREV_POISON, SNAP_EMPTY,
+};
 use emm_proofs::{Callback, Family, FaultKind, Op, Role};
+
+/// The node a walk that loads its start from `s` begins at: `head`, or for a snapshot walk
+/// (`ours@rcu-window`) the snapshot its read-side section took, if an earlier walk took one.
+pub(crate) fn walk_head(s: &State, th: &Thread, snapshot: bool) -> u8 {
+    let taken = th
+        .depth
+        .checked_sub(1)
+        .and_then(|level| th.snap.get(level as usize))
+        .filter(|&&x| snapshot && x != NIL);
+    match taken {
+        Some(&SNAP_EMPTY) => NIL,
+        Some(&x) => x,
+        None => s.head,
+    }
+}
 
 /// The first `invalidate_seq` of an interval-notifier mm (the kernel starts at 2).
 pub(crate) const ITREE_INITIAL_SEQ: u8 = 2;
@@ -126,6 +143,7 @@ impl EmmModel {
                 resume,
                 early_return,
                 nonblock,
+                snapshot,
             } => {
                 next_pc = pc;
                 match th.wpc {
@@ -135,9 +153,20 @@ impl EmmModel {
                     }
                     WalkPc::Idle | WalkPc::Done => {
                         th.callback = callback;
-                        th.cursor = s.head;
                         th.called = 0;
-                        th.must = s.linked();
+                        th.cursor = walk_head(&s, &th, snapshot);
+                        if snapshot && th.depth > 0 {
+                            // One snapshot per window: its first walk loads the head (one
+                            // rcu_dereference), the others start from the same node, so a
+                            // notifier published since is not theirs to call.
+                            th.snap[(th.depth - 1) as usize] = match th.cursor {
+                                NIL => SNAP_EMPTY,
+                                x => x,
+                            };
+                            th.must = s.reachable_from(th.cursor) & s.linked();
+                        } else {
+                            th.must = s.linked();
+                        }
                         if th.cursor == NIL {
                             th.wpc = WalkPc::Done;
                             next_pc = pc + 1;
@@ -288,6 +317,10 @@ impl EmmModel {
             Op::SpinUnlock => s.spin = false,
             Op::ReadSideLock => th.depth += 1,
             Op::ReadSideUnlock => {
+                // The section's snapshot ends with it.
+                if let Some(snap) = th.snap.get_mut(th.depth.saturating_sub(1) as usize) {
+                    *snap = NIL;
+                }
                 th.depth -= 1;
                 if th.depth == 0 {
                     th.gp = 0;

@@ -7,7 +7,7 @@ use super::{bit, ensure, Check};
 use crate::config::MAX_NOTIFIERS;
 use crate::model::EmmModel;
 use crate::program::{LockKind, Op};
-use crate::state::{flags, State, Thread, WalkPc, NIL, PPREV_HEAD, PPREV_NULL};
+use crate::state::{flags, State, Thread, WalkPc, NIL, PPREV_HEAD, PPREV_NULL, SNAP_EMPTY};
 use emm_proofs::{Callback, Role};
 
 /// One state of one model, with the chain's reachability worked out once.
@@ -106,6 +106,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The notifiers reachable from thread `th`'s snapshot at nesting `level`
+    /// (`ours@rcu-window`): `None` if that window has taken none, empty for a snapshot of an
+    /// empty chain.
+    pub(super) fn snapshot_reach(&self, th: &Thread, level: u8) -> Option<u8> {
+        match th.snap.get(level as usize).copied()? {
+            NIL => None,
+            SNAP_EMPTY => Some(0),
+            x => Some(self.reach.get(x as usize).copied().unwrap_or(0)),
+        }
+    }
+
     /// The notifiers a walk holds or may still hold: its cursor and what lies ahead of it.
     pub(super) fn holdable(&self, th: &Thread) -> u8 {
         match th.wpc {
@@ -180,8 +191,10 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    /// `threads`: no thread has oopsed; a thread is queued for a write lock only at the op that
-    /// takes it, and the locks' counts of queued writers are those threads; the VMAs are
+    /// `threads`: no thread has oopsed; a window's snapshot is taken exactly from its start
+    /// walk's head load to the end of its read side (`ours@rcu-window`; never elsewhere); a
+    /// thread is queued for a write lock only at the op that takes it, and the locks' counts of
+    /// queued writers are those threads; the VMAs are
     /// write-locked iff one thread's pc holds them (v6.4's register), no fault holds a VMA
     /// read lock and no start has failed (the proofs cover no page fault and no OOM reaper).
     pub(super) fn threads_flags(&self) -> Check {
@@ -190,6 +203,25 @@ impl<'a> Ctx<'a> {
         for t in self.threads() {
             let th = &s.threads[t];
             vma += self.at(t).vma_write;
+            // A window's snapshot is taken by its start walk's head load and dropped with its
+            // read side, just after its end walk; it names a notifier, or the empty chain.
+            for level in 0..2u8 {
+                let window = self
+                    .layout(t)
+                    .windows
+                    .iter()
+                    .find(|w| w.snapshot && w.level == level);
+                let taken = window.is_some_and(|w| {
+                    let end = w.end_walk.unwrap_or(w.close);
+                    phase(th, w.walk, None) != Phase::NotStarted && th.pc <= end + 1
+                });
+                let snap = th.snap[level as usize];
+                ensure!(
+                    (snap != NIL) == taken
+                        && (snap == NIL || snap == SNAP_EMPTY || (snap as usize) < self.nc),
+                    "threads"
+                );
+            }
             let op = self.m.program(t).get(th.pc as usize).copied();
             ensure!(th.flags & !flags::QUEUED == 0, "threads");
             if th.flags & flags::QUEUED != 0 {
@@ -260,7 +292,7 @@ impl<'a> Ctx<'a> {
     /// `next = first`).
     pub(super) fn pprev(&self) -> Check {
         let s = self.s;
-        if self.m.traits().family != emm_proofs::Family::MmuNotifier {
+        if !self.m.traits().hlist {
             return Ok(());
         }
         let mut prev = PPREV_HEAD;
@@ -374,16 +406,23 @@ impl<'a> Ctx<'a> {
     /// For KVM-style variants, `O(n)` for every `n`: the invalidations whose
     /// `invalidate_start` reached `n` and whose `invalidate_end` has not, as far as the state
     /// shows it. A window contributes `n` while its start walk has called `n`; between its
-    /// start walk and its end walk if `n` is linked; during its end walk if `n` lies ahead.
+    /// start walk and its end walk if `n` is linked (for a snapshot window, if `n` is reachable
+    /// from its snapshot: what its end walk will call); during its end walk if `n` lies ahead.
     pub(super) fn open_starts(&self) -> [i32; MAX_NOTIFIERS] {
         let mut open = [0i32; MAX_NOTIFIERS];
         for t in self.threads() {
             let th = &self.s.threads[t];
             for w in &self.layout(t).windows {
                 let Some(end) = w.end_walk else { continue };
+                let between = if w.snapshot {
+                    // The end walk starts from the window's snapshot.
+                    self.snapshot_reach(th, w.level).unwrap_or(0)
+                } else {
+                    self.linked
+                };
                 let mask = match (phase(th, w.walk, None), phase(th, end, None)) {
                     (Phase::InProgress, _) => th.called,
-                    (Phase::Complete, Phase::NotStarted) => self.linked,
+                    (Phase::Complete, Phase::NotStarted) => between,
                     (_, Phase::InProgress) => self.ahead(th),
                     _ => 0,
                 };

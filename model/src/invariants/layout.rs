@@ -60,6 +60,8 @@ pub(super) struct Window {
     pub(super) resume: bool,
     /// `Zap(level)` or `UnmapPte`, if the window unmaps the page.
     pub(super) zap: Option<u8>,
+    /// Its walks start from one snapshot of the chain (`ours@rcu-window`).
+    pub(super) snapshot: bool,
     /// The `invalidate_end` walk (KVM-style variants).
     pub(super) end_walk: Option<u8>,
     /// The op that closes it: the end walk, or `ItreeEndBody`.
@@ -343,6 +345,7 @@ pub(super) fn windows(ops: &[Op]) -> Vec<Window> {
                         .map_or(NONE, |i| pc + i as u8),
                     resume: true,
                     zap: None,
+                    snapshot: false,
                     end_walk: None,
                     close: pc,
                     free: None,
@@ -401,6 +404,7 @@ pub(super) fn windows(ops: &[Op]) -> Vec<Window> {
             walk: start,
             resume: false,
             zap: Some(zap as u8),
+            snapshot: matches!(ops[start as usize], Op::Walk { snapshot: true, .. }),
             end_walk: Some(end),
             close: end,
             free: ops

@@ -19,7 +19,8 @@
 //! every position a conjunct names is a mark found in the program (module `layout`).
 //!
 //! One file per invariant, named like its proof document: [`mmu_notifier_v5_12`] (which
-//! `mmu-notifier@v6.4` shares), [`interval_v5_18`], [`emm_stop_drain_start`]; module `layout`
+//! `mmu-notifier@v6.4` shares), [`interval_v5_18`], [`emm_stop_drain_start`],
+//! [`ours_rcu_window`]; module `layout`
 //! holds what a program's positions hold, module `context` the conjuncts every correct variant
 //! shares.
 
@@ -33,11 +34,13 @@ pub(crate) mod layout;
 mod emm_stop_drain_start;
 mod interval_v5_18;
 mod mmu_notifier_v5_12;
+mod ours_rcu_window;
 
 pub use emm_stop_drain_start::emm_stop_drain_start;
 pub use interval_v5_18::interval_v5_18;
 pub(crate) use layout::Layout;
 pub use mmu_notifier_v5_12::mmu_notifier_v5_12;
+pub use ours_rcu_window::ours_rcu_window;
 
 /// The result of checking an invariant: `Err` names the first false conjunct.
 pub type Check = Result<(), &'static str>;
@@ -56,6 +59,7 @@ pub fn of(variant: Variant) -> Option<Invariant> {
         Variant::MmuNotifierV5_12 | Variant::MmuNotifierV6_4 => Some(mmu_notifier_v5_12),
         Variant::IntervalV5_18 => Some(interval_v5_18),
         Variant::OursEmmStopDrainStart => Some(emm_stop_drain_start),
+        Variant::OursRcuWindow => Some(ours_rcu_window),
         _ => None,
     }
 }

@@ -52,6 +52,7 @@ pub(super) fn traits(variant: Variant) -> Traits {
         nonblock: false,
         unregister: variant != Variant::EmmV2,
         invalidate_page: false,
+        hlist: false,
     }
 }
 
@@ -64,6 +65,7 @@ fn walk(variant: Variant, callback: Callback) -> (Op, &'static str, &'static str
         resume: false,
         early_return: early,
         nonblock: false,
+        snapshot: false,
     };
     if early {
         (op, "mm/rmap.c: __emm_notify (if (x) return x)", V2)

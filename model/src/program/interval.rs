@@ -45,6 +45,7 @@ pub(super) fn traits(variant: Variant) -> Traits {
         nonblock: true,
         unregister: true,
         invalidate_page: false,
+        hlist: false,
     }
 }
 
@@ -60,6 +61,7 @@ fn start(b: &mut Builder, callback: Callback, nonblock: bool) {
                 // A sub whose non-blocking invalidate cannot take its lock ends the walk.
                 early_return: nonblock,
                 nonblock,
+                snapshot: false,
             },
             INVALIDATE,
             if nonblock { NONBLOCK } else { ITREE },

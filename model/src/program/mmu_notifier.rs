@@ -87,6 +87,7 @@ pub(super) fn traits(variant: Variant) -> Traits {
         nonblock: variant >= V419,
         unregister: true,
         invalidate_page: variant < V419,
+        hlist: true,
     }
 }
 
@@ -431,6 +432,7 @@ fn oom_reaper(variant: Variant) -> Program {
         resume: false,
         early_return: false,
         nonblock: true,
+        snapshot: false,
     };
     let mut b = Builder::new();
     b.branch(

@@ -67,6 +67,7 @@ mod builder;
 mod emm;
 mod interval;
 mod mmu_notifier;
+mod rcu_window;
 
 pub use builder::{Builder, Program, Source, NOWHERE};
 pub use emm_proofs::Op;
@@ -115,12 +116,16 @@ pub struct Traits {
     /// Reclaim sends one `invalidate_page` after the PTE is cleared (before v4.13), so there
     /// is no start..end window to nest an invalidation in.
     pub invalidate_page: bool,
+    /// The chain is a kernel `hlist` whose nodes keep `pprev` (`mmu_notifier`, and
+    /// `ours@rcu-window`, which uses the same list); EMM's list and the interval tree have none.
+    pub hlist: bool,
 }
 
 impl Traits {
     /// The traits of `variant`'s transcription.
     pub fn of(variant: Variant) -> Traits {
         match variant.family() {
+            Family::Ours if variant == Variant::OursRcuWindow => rcu_window::traits(variant),
             Family::Emm | Family::Ours => emm::traits(variant),
             Family::MmuNotifier => mmu_notifier::traits(variant),
             Family::Interval => interval::traits(variant),
@@ -168,6 +173,9 @@ impl Programs {
     /// [`Programs::supports`]).
     pub fn new(variant: Variant, config: &Config) -> Programs {
         match variant.family() {
+            Family::Ours if variant == Variant::OursRcuWindow => {
+                rcu_window::programs(variant, config)
+            }
             Family::Emm | Family::Ours => emm::programs(variant, config),
             Family::MmuNotifier => mmu_notifier::programs(variant, config),
             Family::Interval => interval::programs(variant, config),

@@ -73,12 +73,26 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
             callback,
             resume,
             nonblock,
+            snapshot,
             ..
         } => {
             let cb = callback.kernel_name();
             let nb = if nonblock { " (nonblock)" } else { "" };
+            // A snapshot walk after its section's first one starts where that one did.
+            let from_snapshot = snapshot
+                && th
+                    .depth
+                    .checked_sub(1)
+                    .is_some_and(|level| th.snap[level as usize] != NIL);
             match th.wpc {
                 WalkPc::Idle | WalkPc::Done if resume => format!("{cb}: no notifier in range"),
+                WalkPc::Idle | WalkPc::Done if from_snapshot => format!(
+                    "{cb}: from the window's snap -> {}",
+                    node(crate::interp::walk_head(s, th, snapshot))
+                ),
+                WalkPc::Idle | WalkPc::Done if snapshot => {
+                    format!("{cb}: snap = rcu_dereference(head) -> {}", node(s.head))
+                }
                 WalkPc::Idle | WalkPc::Done => format!("{cb}{nb}: load head -> {}", node(s.head)),
                 WalkPc::Call => match callback {
                     Callback::Invalidate if nonblock && model.fails_nonblock(th.cursor) => {

@@ -158,6 +158,8 @@ interval@v5.5 H-HH--HV--
 interval@v5.18 H-HH--HH--
 ours@emm-stop-drain-start HHHHHHHHHV
   release_at_most_once teardown-unregister 17 -> -
+ours@rcu-window HHHH-HHHHV
+  release_at_most_once teardown-unregister 6 -> -
 ";
 
 fn render_timeline() -> String {

@@ -11,7 +11,9 @@
 //! invariant fails here: some unreachable state satisfies it and steps out of it, or breaks a
 //! property.
 
-use emm_model::state::{Driver, State, WalkPc, NIL, PPREV_HEAD, PPREV_NULL, PPREV_POISON};
+use emm_model::state::{
+    Driver, State, WalkPc, NIL, PPREV_HEAD, PPREV_NULL, PPREV_POISON, SNAP_EMPTY,
+};
 use emm_model::{Config, EmmModel, Variant};
 use emm_proofs::Callback;
 use emm_proofs::{Prop, Standing};
@@ -272,6 +274,11 @@ fn perturb(model: &EmmModel, s: &State, out: &mut Vec<(Edit, State)>) {
         for v in frames() {
             push("pte_read", t, v as i32, &|p| p.threads[t].pte_read = v);
         }
+        for level in 0..2 {
+            for v in nodes().chain([SNAP_EMPTY]) {
+                push("snap", t, v as i32, &|p| p.threads[t].snap[level] = v);
+            }
+        }
         for by in [-2, -1, 1, 2] {
             if let Some(v) = moved(s.threads[t].slot, by) {
                 push("slot", t, by, &|p| p.threads[t].slot = v);
@@ -416,16 +423,18 @@ fn proof(variant: Variant) -> String {
         Variant::OursEmmStopDrainStart => {
             include_str!("../../../proofs/proofs/emm-stop-drain-start.md")
         }
+        Variant::OursRcuWindow => include_str!("../../../proofs/proofs/rcu-window.md"),
         _ => unreachable!("{variant} has no invariant"),
     };
     format!("{}{own}", include_str!("../../../proofs/proofs/README.md"))
 }
 
-const PROVED: [Variant; 4] = [
+const PROVED: [Variant; 5] = [
     Variant::MmuNotifierV5_12,
     Variant::MmuNotifierV6_4,
     Variant::IntervalV5_18,
     Variant::OursEmmStopDrainStart,
+    Variant::OursRcuWindow,
 ];
 
 /// Small configurations that, between them, race every kind of actor with every other: the
@@ -484,6 +493,13 @@ fn interval_v5_18_invariant_is_inductive() {
 fn emm_stop_drain_start_invariant_is_inductive() {
     for config in small_configs() {
         check_inductive(Variant::OursEmmStopDrainStart, config);
+    }
+}
+
+#[test]
+fn ours_rcu_window_invariant_is_inductive() {
+    for config in small_configs() {
+        check_inductive(Variant::OursRcuWindow, config);
     }
 }
 

@@ -182,3 +182,52 @@ fn a_kvm_driver_must_snapshot_seq_before_it_reads_the_pte() {
     });
     assert_eq!(v, vec![Prop::NoStaleSecondary]);
 }
+
+#[test]
+fn rcu_window_needs_the_grace_period_in_register() {
+    // A window whose snapshot misses the new notifier is still open when register returns:
+    // the new driver maps the page the window is about to free.
+    let config = Config::counts(1, 1, 1, 0);
+    holds(Variant::OursRcuWindow, config);
+    let v = violated_without(Variant::OursRcuWindow, config, |p| {
+        p.reg = p.reg.without(&[Op::SynchronizeStart, Op::SynchronizeWait]);
+    });
+    assert!(v.contains(&Prop::NoStaleSecondary), "{v:?}");
+}
+
+#[test]
+fn rcu_window_needs_both_walks_on_one_snapshot() {
+    // An end walk that loads the head again calls invalidate_end on a notifier published
+    // between the walks, whose invalidate_start it never called.
+    let config = Config::counts(1, 1, 1, 0);
+    let v = violated_without(Variant::OursRcuWindow, config, |p| {
+        for op in &mut p.vm.ops {
+            if *op == Op::snapshot_walk(Callback::InvalidateEnd) {
+                *op = Op::walk(Callback::InvalidateEnd);
+            }
+        }
+    });
+    assert!(v.contains(&Prop::StartEndBalanced), "{v:?}");
+}
+
+#[test]
+fn rcu_window_needs_the_window_to_be_one_read_side_section() {
+    // Without its read side the window is invisible to register's grace period.
+    let config = Config::counts(1, 1, 1, 0);
+    let v = violated_without(Variant::OursRcuWindow, config, |p| {
+        p.vm = p.vm.without(&[Op::ReadSideLock, Op::ReadSideUnlock]);
+    });
+    assert!(v.contains(&Prop::NoStaleSecondary), "{v:?}");
+}
+
+#[test]
+fn rcu_window_needs_the_grace_period_in_unregister() {
+    holds(Variant::OursRcuWindow, Config::default());
+    let v = violated_without(Variant::OursRcuWindow, Config::default(), |p| {
+        p.unreg = p
+            .unreg
+            .without(&[Op::SynchronizeStart, Op::SynchronizeWait]);
+    });
+    assert!(v.contains(&Prop::NoCallbackAfterUnregister), "{v:?}");
+    assert!(v.contains(&Prop::MemorySafe), "{v:?}");
+}

@@ -37,6 +37,7 @@ fn expected(config: &str, variant: Variant) -> Option<[&'static str; 15]> {
         ("default", IntervalV5_5)                                  => Some([H, NA, H, H, NA, NA, H, V, NA, NA, R, R, R, NA, NA]),
         ("default", IntervalV5_18)                                 => Some([H, NA, H, H, NA, NA, H, H, NA, NA, R, R, R, NA, H]),
         ("default", OursEmmStopDrainStart)                         => Some([H, H, H, H, H, NA, H, H, H, NA, R, R, R, NA, H]),
+        ("default", OursRcuWindow)                                 => Some([H, H, H, H, NA, NA, H, H, H, NA, R, R, R, NA, H]),
         ("empty-chain", EmmV2)                                     => Some([V, V, NA, H, NA, NA, H, H, V, NA, R, R, NA, NA, NA]),
         ("empty-chain", EmmStopStart)                              => Some([V, V, NA, H, V, NA, H, H, V, NA, R, R, NA, NA, NA]),
         ("empty-chain", MmuNotifierV2_6_27)                        => Some([H, NA, NA, H, NA, NA, H, H, NA, NA, R, R, NA, NA, NA]),
@@ -50,6 +51,7 @@ fn expected(config: &str, variant: Variant) -> Option<[&'static str; 15]> {
         ("empty-chain", IntervalV5_5)                              => Some([H, NA, NA, H, NA, NA, H, H, NA, NA, R, R, NA, NA, NA]),
         ("empty-chain", IntervalV5_18)                             => Some([H, NA, NA, H, NA, NA, H, H, NA, NA, R, R, NA, NA, H]),
         ("empty-chain", OursEmmStopDrainStart)                     => Some([H, H, NA, H, H, NA, H, H, H, NA, R, R, NA, NA, H]),
+        ("empty-chain", OursRcuWindow)                             => Some([H, H, NA, H, NA, NA, H, H, H, NA, R, R, NA, NA, H]),
         ("teardown-aging", EmmV2)                                  => None,
         ("teardown-aging", EmmStopStart)                           => Some([V, V, V, V, V, H, V, V, H, V, R, R, R, R, NA]),
         ("teardown-aging", MmuNotifierV2_6_27)                     => Some([V, NA, H, H, NA, H, H, H, NA, H, R, R, R, R, NA]),
@@ -63,6 +65,7 @@ fn expected(config: &str, variant: Variant) -> Option<[&'static str; 15]> {
         ("teardown-aging", IntervalV5_5)                           => Some([H, NA, H, H, NA, NA, H, V, NA, NA, R, R, R, R, NA]),
         ("teardown-aging", IntervalV5_18)                          => Some([H, NA, H, H, NA, NA, H, H, NA, NA, R, R, R, R, H]),
         ("teardown-aging", OursEmmStopDrainStart)                  => Some([H, H, H, H, H, H, H, H, H, V, R, R, R, R, H]),
+        ("teardown-aging", OursRcuWindow)                          => Some([H, H, H, H, NA, H, H, H, H, V, R, R, R, R, H]),
         ("two-vms", EmmV2)                                         => None,
         ("two-vms", EmmStopStart)                                  => Some([V, V, V, V, V, NA, V, V, V, NA, R, R, R, NA, NA]),
         ("two-vms", MmuNotifierV2_6_27)                            => Some([V, NA, H, H, NA, NA, H, H, NA, NA, R, R, R, NA, NA]),
@@ -76,6 +79,7 @@ fn expected(config: &str, variant: Variant) -> Option<[&'static str; 15]> {
         ("two-vms", IntervalV5_5)                                  => Some([H, NA, H, H, NA, NA, H, V, NA, NA, R, R, R, NA, NA]),
         ("two-vms", IntervalV5_18)                                 => Some([H, NA, H, H, NA, NA, H, H, NA, NA, R, R, R, NA, H]),
         ("two-vms", OursEmmStopDrainStart)                         => Some([H, H, H, H, H, NA, H, H, H, NA, R, R, R, NA, H]),
+        ("two-vms", OursRcuWindow)                                 => Some([H, H, H, H, NA, NA, H, H, H, NA, R, R, R, NA, H]),
         ("nested", EmmV2)                                          => None,
         ("nested", EmmStopStart)                                   => Some([V, V, V, V, V, NA, V, V, V, NA, R, R, R, NA, NA]),
         ("nested", MmuNotifierV2_6_27)                             => None,
@@ -89,6 +93,7 @@ fn expected(config: &str, variant: Variant) -> Option<[&'static str; 15]> {
         ("nested", IntervalV5_5)                                   => Some([H, NA, H, H, NA, NA, H, V, NA, NA, R, R, R, NA, NA]),
         ("nested", IntervalV5_18)                                  => Some([H, NA, H, H, NA, NA, H, H, NA, NA, R, R, R, NA, H]),
         ("nested", OursEmmStopDrainStart)                          => Some([H, H, H, H, H, NA, H, H, H, NA, R, R, R, NA, H]),
+        ("nested", OursRcuWindow)                                  => Some([H, H, H, H, NA, NA, H, H, H, NA, R, R, R, NA, H]),
         ("teardown-no-unregister", EmmV2)                               => Some([V, V, NA, H, NA, H, H, H, H, NA, R, R, NA, NA, NA]),
         ("teardown-no-unregister", EmmStopStart)                        => Some([V, V, NA, H, V, H, H, H, H, NA, R, R, NA, NA, NA]),
         ("teardown-no-unregister", MmuNotifierV2_6_27)                  => Some([V, NA, NA, H, NA, H, H, H, NA, NA, R, R, NA, NA, NA]),
@@ -102,6 +107,7 @@ fn expected(config: &str, variant: Variant) -> Option<[&'static str; 15]> {
         ("teardown-no-unregister", IntervalV5_5)                        => Some([H, NA, NA, H, NA, NA, H, H, NA, NA, R, R, NA, NA, NA]),
         ("teardown-no-unregister", IntervalV5_18)                       => Some([H, NA, NA, H, NA, NA, H, H, NA, NA, R, R, NA, NA, H]),
         ("teardown-no-unregister", OursEmmStopDrainStart)               => Some([H, H, NA, H, H, H, H, H, H, NA, R, R, NA, NA, H]),
+        ("teardown-no-unregister", OursRcuWindow)                       => Some([H, H, NA, H, NA, H, H, H, H, NA, R, R, NA, NA, H]),
         _ => unreachable!("no pinned verdicts for {variant} on {config}"),
     }
 }
@@ -201,6 +207,7 @@ fn unique_state_counts() {
         ("default", IntervalV5_5, 1240),
         ("default", IntervalV5_18, 1145),
         ("default", OursEmmStopDrainStart, 2316),
+        ("default", OursRcuWindow, 2749),
         ("two-vms", EmmStopStart, 69040),
         ("two-vms", MmuNotifierV2_6_27, 20373),
         ("two-vms", MmuNotifierV3_6, 18038),
@@ -213,6 +220,7 @@ fn unique_state_counts() {
         ("two-vms", IntervalV5_5, 28652),
         ("two-vms", IntervalV5_18, 26902),
         ("two-vms", OursEmmStopDrainStart, 34768),
+        ("two-vms", OursRcuWindow, 154712),
     ];
     let configs = pinned_configs();
     for (name, variant, count) in expect {
