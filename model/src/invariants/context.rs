@@ -210,7 +210,7 @@ impl<'a> Ctx<'a> {
                     .layout(t)
                     .windows
                     .iter()
-                    .find(|w| w.snapshot && w.level == level);
+                    .find(|w| w.snapshot && w.slot == level);
                 let taken = window.is_some_and(|w| {
                     let end = w.end_walk.unwrap_or(w.close);
                     phase(th, w.walk, None) != Phase::NotStarted && th.pc <= end + 1
@@ -416,7 +416,7 @@ impl<'a> Ctx<'a> {
                 let Some(end) = w.end_walk else { continue };
                 let between = if w.snapshot {
                     // The end walk starts from the window's snapshot.
-                    self.snapshot_reach(th, w.level).unwrap_or(0)
+                    self.snapshot_reach(th, w.slot).unwrap_or(0)
                 } else {
                     self.linked
                 };

@@ -62,6 +62,9 @@ pub(super) struct Window {
     pub(super) zap: Option<u8>,
     /// Its walks start from one snapshot of the chain (`ours@rcu-window`).
     pub(super) snapshot: bool,
+    /// The thread's snapshot slot its walks use: its read-side depth at the start walk, less
+    /// one (a nested window inside the outer one's section shares the outer's snapshot).
+    pub(super) slot: u8,
     /// The `invalidate_end` walk (KVM-style variants).
     pub(super) end_walk: Option<u8>,
     /// The op that closes it: the end walk, or `ItreeEndBody`.
@@ -346,6 +349,7 @@ pub(super) fn windows(ops: &[Op]) -> Vec<Window> {
                     resume: true,
                     zap: None,
                     snapshot: false,
+                    slot: 0,
                     end_walk: None,
                     close: pc,
                     free: None,
@@ -405,6 +409,16 @@ pub(super) fn windows(ops: &[Op]) -> Vec<Window> {
             resume: false,
             zap: Some(zap as u8),
             snapshot: matches!(ops[start as usize], Op::Walk { snapshot: true, .. }),
+            // Reclaim's program is straight-line: its depth at the walk counts the sections
+            // opened and not closed before it.
+            slot: ops[..start as usize]
+                .iter()
+                .fold(0i32, |depth, op| match op {
+                    Op::ReadSideLock => depth + 1,
+                    Op::ReadSideUnlock => depth - 1,
+                    _ => depth,
+                })
+                .saturating_sub(1) as u8,
             end_walk: Some(end),
             close: end,
             free: ops

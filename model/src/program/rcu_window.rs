@@ -60,15 +60,10 @@ pub(super) fn traits(variant: Variant) -> Traits {
     }
 }
 
-/// One window at `level`: its section, start walk, `inner`, zap, end walk from the same
-/// snapshot, end of the section.
-fn window(level: u8, inner: Option<&Program>) -> Program {
-    let mut b = Builder::new();
-    b.op(Op::ReadSideLock, READ_SIDE, OURS).op(
-        Op::snapshot_walk(Callback::InvalidateStart),
-        WINDOW,
-        OURS,
-    );
+/// The walks of one window at `level` around `inner` and its zap, both from the snapshot of
+/// the section they run in.
+fn walks(b: &mut Builder, level: u8, inner: Option<&Program>) {
+    b.op(Op::snapshot_walk(Callback::InvalidateStart), WINDOW, OURS);
     if let Some(inner) = inner {
         b.append(inner);
     }
@@ -77,15 +72,17 @@ fn window(level: u8, inner: Option<&Program>) -> Program {
         "mm/rmap.c: try_to_unmap_one: clear the PTE",
         OURS,
     )
-    .op(Op::snapshot_walk(Callback::InvalidateEnd), WINDOW, OURS)
-    .op(Op::ReadSideUnlock, READ_SIDE, OURS);
-    b.finish()
+    .op(Op::snapshot_walk(Callback::InvalidateEnd), WINDOW, OURS);
 }
 
+/// Reclaim: one window, one section. A nested invalidation (`Invalidation::nest`) runs
+/// inside the outer window's section and walks the outer window's snapshot: it takes no
+/// section or snapshot of its own.
 fn reclaim(config: &Config) -> Program {
     let nested = config.nested.then(|| {
         let mut b = Builder::new();
-        b.append(&window(1, None)).op(
+        walks(&mut b, 1, None);
+        b.op(
             Op::Free(1),
             "the nested invalidation's caller frees its page",
             OURS,
@@ -93,7 +90,9 @@ fn reclaim(config: &Config) -> Program {
         b.finish()
     });
     let mut b = Builder::new();
-    b.append(&window(0, nested.as_ref())).op(
+    b.op(Op::ReadSideLock, READ_SIDE, OURS);
+    walks(&mut b, 0, nested.as_ref());
+    b.op(Op::ReadSideUnlock, READ_SIDE, OURS).op(
         Op::Free(0),
         "mm/vmscan.c: the caller frees the page",
         OURS,
