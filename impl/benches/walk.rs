@@ -27,7 +27,7 @@
 //! medians criterion saved under `target/criterion`.
 
 use criterion::{criterion_group, BenchmarkId, Criterion};
-use emm::{AddressSpace, Notifier, Range, Secondary, TakeAllLocks};
+use emm::{AddressSpace, Chain, Notifier, Range, RcuWindow, Secondary, TakeAllLocks};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -78,16 +78,29 @@ trait Registry: Send + Sync + 'static {
     fn invalidate(&self, range: Range);
 }
 
-/// The production protocol, holding its registrations for the benchmark's lifetime.
-struct Production {
-    mm: Arc<AddressSpace<TakeAllLocks>>,
-    _registrations: Vec<emm::Registration<TakeAllLocks>>,
+/// A protocol of the crate, holding its registrations for the benchmark's lifetime.
+struct Production<C: Chain = TakeAllLocks> {
+    mm: Arc<AddressSpace<C>>,
+    _registrations: Vec<emm::Registration<C>>,
 }
 
-impl Registry for Production {
+/// The name a protocol's rows carry.
+trait Named {
+    const NAME: &'static str;
+}
+
+impl Named for TakeAllLocks {
     const NAME: &'static str = "take-all-locks";
+}
+
+impl Named for RcuWindow {
+    const NAME: &'static str = "rcu-window";
+}
+
+impl<C: Chain + Named> Registry for Production<C> {
+    const NAME: &'static str = C::NAME;
     fn with(n: usize) -> Self {
-        let mm = AddressSpace::<TakeAllLocks>::new();
+        let mm = AddressSpace::<C>::new();
         let registrations = (0..n)
             .map(|i| mm.register(Mirror::new(i)).expect("live address space"))
             .collect();
@@ -274,6 +287,7 @@ fn walk<R: Registry>(c: &mut Criterion, threads: usize) {
 fn walks(c: &mut Criterion) {
     for threads in [1, 2] {
         walk::<Production>(c, threads);
+        walk::<Production<RcuWindow>>(c, threads);
         walk::<BareVec>(c, threads);
         walk::<RwLockVec>(c, threads);
         walk::<IntervalSeqPath>(c, threads);
@@ -292,11 +306,12 @@ fn fault(c: &mut Criterion) {
     });
 }
 
-fn register(c: &mut Criterion) {
-    let registry = Arc::new(Production::with(4));
+/// register + unregister of one notifier while another thread invalidates without pause.
+fn register_with<C: Chain + Named>(c: &mut Criterion) {
+    let registry = Arc::new(Production::<C>::with(4));
     let _background = Background::invalidating(&registry);
     let notifier = Mirror::new(100);
-    c.bench_function("register+unregister/take-all-locks", |b| {
+    c.bench_function(&format!("register+unregister/{}", C::NAME), |b| {
         b.iter(|| {
             let registration = registry
                 .mm
@@ -305,6 +320,46 @@ fn register(c: &mut Criterion) {
             registration.unregister();
         });
     });
+}
+
+/// A second thread that registers and unregisters a notifier on `registry` until dropped.
+fn churning<C: Chain + Named>(registry: &Arc<Production<C>>) -> Background {
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let (registry, stop) = (Arc::clone(registry), Arc::clone(&stop));
+        thread::spawn(move || {
+            let notifier = Mirror::new(100);
+            while !stop.load(Ordering::Relaxed) {
+                let registration = registry
+                    .mm
+                    .register(Arc::clone(&notifier) as Arc<dyn Notifier>)
+                    .expect("live address space");
+                registration.unregister();
+            }
+        })
+    };
+    Background {
+        stop,
+        thread: Some(thread),
+    }
+}
+
+/// An invalidation over four notifiers while another thread registers and unregisters
+/// without pause: TakeAllLocks's walks wait behind the registration's write locks;
+/// RcuWindow's never wait.
+fn walk_under_churn<C: Chain + Named>(c: &mut Criterion) {
+    let registry = Arc::new(Production::<C>::with(4));
+    let _churn = churning(&registry);
+    c.bench_function(&format!("walk-under-churn/{}", C::NAME), |b| {
+        b.iter(|| registry.invalidate(black_box(ZAPPED)));
+    });
+}
+
+fn register(c: &mut Criterion) {
+    register_with::<TakeAllLocks>(c);
+    register_with::<RcuWindow>(c);
+    walk_under_churn::<TakeAllLocks>(c);
+    walk_under_churn::<RcuWindow>(c);
 }
 
 /// The median of benchmark `id` in nanoseconds, from criterion's saved estimates.
@@ -342,14 +397,41 @@ fn ratios() {
             }
         }
     }
+    for threads in ["1-thread", "2-threads"] {
+        for n in SIZES {
+            let get = |name: &str| median_ns(&format!("walk_{threads}/{name}/{n}"));
+            if let (Some(rcu), Some(tal), Some(bare)) =
+                (get("rcu-window"), get("take-all-locks"), get("bare-vec"))
+            {
+                println!(
+                    "  {threads:>9} n={n:<2}  rcu-window {rcu:5.1} ns = {:4.2}x bare-vec, {:4.2}x \
+                     take-all-locks",
+                    rcu / bare,
+                    rcu / tal
+                );
+            }
+        }
+    }
+    for name in ["take-all-locks", "rcu-window"] {
+        if let (Some(churn), Some(calm)) = (
+            median_ns(&format!("walk-under-churn_{name}")),
+            median_ns(&format!("walk_2-threads/{name}/4")),
+        ) {
+            println!(
+                "  {name}: n=4 walk under register/unregister churn {churn:.1} ns = {:.2}x the \
+                 walk beside a second invalidator",
+                churn / calm
+            );
+        }
+        if let Some(r) = median_ns(&format!("register+unregister_{name}")) {
+            println!(
+                "  {name}: register + unregister under a continuous invalidator: {:.1} us",
+                r / 1000.0
+            );
+        }
+    }
     if let Some(f) = median_ns("fault_read_begin+read_retry") {
         println!("  fault path (read_begin + lock + read_retry): {f:.1} ns");
-    }
-    if let Some(r) = median_ns("register+unregister_take-all-locks") {
-        println!(
-            "  register + unregister under a continuous invalidator: {:.1} us",
-            r / 1000.0
-        );
     }
 }
 

@@ -34,6 +34,10 @@
 //!   over per-CPU read sides. The model proves it (`emm-check check --variant mmu-notifier@v5.12`, `proofs/proofs/mmu-notifier-v5.12.md`),
 //!   and its module documentation says why it was chosen over interval notifiers and the
 //!   corrected stop/start: walks on different CPUs share no cache line.
+//! * [`RcuWindow`] (`ours@rcu-window`): each invalidation one read-side section walking one
+//!   snapshot of an RCU list; register and unregister publish, then wait for a grace period.
+//!   Walkers take no lock and never wait. Proved in the model
+//!   (`proofs/proofs/rcu-window.md`), its orderings explored by loom.
 //! * [`historical::EmmStopStart`] and [`historical::RcuPublish`]: the 2008 EMM patches as they
 //!   read, kept only so that the tests show their bug in real code. **Do not use them.**
 //!
@@ -69,7 +73,9 @@
 //! # Backends
 //!
 //! [`sync`] is the only module that names std, loom (`RUSTFLAGS="--cfg loom"`) or shuttle
-//! (`--features shuttle`); the crate has no `unsafe`.
+//! (`--features shuttle`). The only `unsafe` is [`RcuWindow`]'s (its nodes are shared by raw
+//! pointer and freed after a grace period), each block with its argument, all of it explored
+//! by the loom suite.
 //!
 //! # Tracing
 //!
@@ -79,7 +85,9 @@
 //! replay of the model's counterexamples on this code (`emm-check replay --on-impl`). Without
 //! the feature the recording points compile to nothing.
 
-#![forbid(unsafe_code)]
+// `unsafe` only in `rcu_window`, where each block says why it is sound (and the loom suite
+// exercises every one).
+#![deny(unsafe_code)]
 
 /// Runs `$body` with the tracer of `$hook` (an `Option` of one) when tracing is compiled in
 /// and a tracer is installed; compiles to nothing (the arguments are not even evaluated)
@@ -103,6 +111,7 @@ pub mod harness;
 #[cfg(any(loom, feature = "check"))]
 pub mod historical;
 mod notifier;
+mod rcu_window;
 mod secondary;
 mod space;
 pub mod sync;
@@ -111,6 +120,9 @@ mod take_all_locks;
 pub mod trace;
 
 pub use notifier::{Notifier, Range};
+#[cfg(loom)]
+pub use rcu_window::RcuWindowRelaxedPublish;
+pub use rcu_window::{RcuWindow, Section};
 pub use secondary::{ReadSeq, Secondary, SecondaryGuard};
 pub use space::{
     AddressSpace, Chain, Invalidation, NestedInvalidation, Registration, RegistrationId, TornDown,

@@ -34,7 +34,8 @@ pub(crate) mod sealed {
 /// A registration protocol: how the chain is published to walks, and how register,
 /// unregister and teardown exclude or wait for the walks under way.
 ///
-/// Sealed: implemented by [`TakeAllLocks`](crate::TakeAllLocks) (the production protocol) and,
+/// Sealed: implemented by [`TakeAllLocks`](crate::TakeAllLocks) (the production protocol),
+/// [`RcuWindow`](crate::RcuWindow) and,
 /// with the `check` feature, by the historical `emm::historical::EmmStopStart` and
 /// `emm::historical::RcuPublish`.
 pub trait Chain: sealed::Sealed + Send + Sync + Sized + 'static {
@@ -61,6 +62,18 @@ pub trait Chain: sealed::Sealed + Send + Sync + Sized + 'static {
     /// Whether register and unregister call `emm_stop`/`emm_start` on the notifiers (the
     /// historical `emm@stop-start`); a stopped driver must not install mappings.
     const STOPS_NOTIFIERS: bool = false;
+
+    /// Whether every walk of a window starts from the snapshot of the chain its first walk
+    /// loaded ([`RcuWindow`](crate::RcuWindow)): a notifier registered between a window's
+    /// walks is then not its to call, and the window's end walk must reach only what its
+    /// start walk could.
+    const SNAPSHOT_WINDOWS: bool = false;
+
+    /// Whether walks load the chain with acquire loads, which may read a link older than the
+    /// last store to it ([`RcuWindow`](crate::RcuWindow); the other protocols' walks read
+    /// under locks). Trace validation then accepts such a load if its link held that value
+    /// since the last grace period's fence before it (`emm_model::conformance::validate_weak`).
+    const WEAK_LOADS: bool = false;
 
     /// Links `notifier`; once this returns, every invalidation whose `invalidate_start` walk
     /// has not yet begun will call it.

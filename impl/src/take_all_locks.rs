@@ -289,6 +289,17 @@ impl Chain for TakeAllLocks {
     /// reverse-map lock that try_to_unmap() and page_referenced() hold to the end.
     #[inline]
     fn window(&self) -> Walks<'_> {
+        if sync::in_read_side(self.address()) {
+            // A second shard read lock on this thread: with a register queued for the write
+            // locks in between, the reader-writer lock (which queues new readers behind a
+            // waiting writer) would make this thread wait for a writer that waits for it.
+            panic!(
+                "emm: an invalidation or aging walk opened on a thread that already holds one \
+                 open on the same address space (or from inside a notifier callback): it could \
+                 wait behind a queued register that waits for the first. Nest invalidations with \
+                 Invalidation::nest, or open the second after the first ends."
+            );
+        }
         traced!(self.trace, |t| t.point());
         #[cfg_attr(not(any(loom, feature = "trace")), allow(unused_mut))]
         let mut window = self.open();

@@ -16,7 +16,7 @@
 
 use emm::harness::Sequential;
 use emm::historical::{EmmStopStart, RcuPublish};
-use emm::{Chain, TakeAllLocks};
+use emm::{Chain, RcuWindow, TakeAllLocks};
 use emm_model::state::State;
 use emm_model::{Config, EmmModel, Variant};
 use emm_proofs::Prop;
@@ -247,6 +247,10 @@ prop_state_machine! {
     /// The production protocol against the model of `mmu-notifier@v5.12`.
     #[test]
     fn take_all_locks_agrees_with_model(sequential 1..14 => Agreement<TakeAllLocks>);
+
+    /// Our walk that never waits against the model of `ours@rcu-window`.
+    #[test]
+    fn rcu_window_agrees_with_model(sequential 1..14 => Agreement<RcuWindow>);
 
     /// The seed patch, run one operation at a time, against the model of `emm@stop-start`:
     /// without concurrency its bug cannot show, and both sides must agree step by step.

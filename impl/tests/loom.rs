@@ -14,7 +14,7 @@ mod scenarios;
 
 use emm::harness::{observe, FailOn};
 use emm::historical::{EmmStopStart, RcuPublish};
-use emm::{Chain, TakeAllLocks};
+use emm::{Chain, RcuWindow, RcuWindowRelaxedPublish, TakeAllLocks};
 use emm_proofs::Prop::{NoStaleSecondary, StartEndBalanced, StopStartPaired, WalkIntegrity};
 use scenarios::{Case, Expect};
 use std::collections::BTreeSet;
@@ -31,6 +31,8 @@ struct Explored {
     executions: usize,
     /// Trace events validated against the model, over all executions.
     events: usize,
+    /// Loads that read a link older than the last store to it (weak loads the model accepts).
+    late_loads: usize,
     goals: BTreeSet<emm_proofs::Prop>,
     violated: BTreeSet<emm_proofs::Prop>,
 }
@@ -40,7 +42,9 @@ fn explore<C: Chain>(test: &str, case: Case, expect: Expect) {
     let fail_on = match expect {
         Expect::Holds => FailOn::Any,
         Expect::FailsNaming(p) => FailOn::Property(p),
-        Expect::Finds(_) | Expect::FindsOnly(_) | Expect::Deadlocks => FailOn::Nothing,
+        Expect::Finds(_) | Expect::FindsOnly(_) | Expect::Deadlocks | Expect::DataRace => {
+            FailOn::Nothing
+        }
     };
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
@@ -55,10 +59,11 @@ fn explore<C: Chain>(test: &str, case: Case, expect: Expect) {
             builder.check(move || {
                 executions.fetch_add(1, Ordering::Relaxed);
                 let execution = observe::<C>(&scenario);
-                let events = conformance::refines::<C>(&scenario, &execution)
+                let (events, late_loads) = conformance::refines_weak::<C>(&scenario, &execution)
                     .unwrap_or_else(|e| panic!("{e}"));
                 let mut seen = seen.lock().unwrap();
                 seen.events += events;
+                seen.late_loads += late_loads;
                 seen.goals.extend(execution.goals.iter().copied());
                 seen.violated
                     .extend(execution.violations.iter().map(|v| v.property));
@@ -71,10 +76,12 @@ fn explore<C: Chain>(test: &str, case: Case, expect: Expect) {
     let mut explored = std::mem::take(&mut *seen.lock().unwrap());
     explored.executions = executions.load(Ordering::Relaxed);
     eprintln!(
-        "{test} ({}): {} executions, {} trace events validated, goals reached: {:?}",
+        "{test} ({}): {} executions, {} trace events validated ({} weak loads of an older link), \
+         goals reached: {:?}",
         C::VARIANT,
         explored.executions,
         explored.events,
+        explored.late_loads,
         explored.goals
     );
     let message = |panic: &Box<dyn std::any::Any + Send>| {
@@ -99,7 +106,14 @@ fn explore<C: Chain>(test: &str, case: Case, expect: Expect) {
                 message(&panic)
             )
         }
-        (Expect::FailsNaming(_) | Expect::Deadlocks, Ok(())) => {
+        (Expect::DataRace, Err(panic)) => {
+            assert!(
+                message(&panic).contains("Causality violation"),
+                "{test}: {}",
+                message(&panic)
+            )
+        }
+        (Expect::FailsNaming(_) | Expect::Deadlocks | Expect::DataRace, Ok(())) => {
             panic!("{test}: loom must fail the exploration ({expect:?}): {explored:?}")
         }
         (_, Err(panic)) => panic::resume_unwind(panic),
@@ -183,6 +197,22 @@ loom_test! {
     take_all_locks_teardown_vs_unregister: TakeAllLocks, teardown_vs_unregister, Expect::Holds;
     take_all_locks_nested_invalidations: TakeAllLocks, nested_invalidation_vs_register, Expect::Holds;
     take_all_locks_aging_vs_register: TakeAllLocks, aging_vs_register, Expect::Holds;
+    /// ours@rcu-window on every scenario the production protocol has: walkers that never
+    /// wait, register and unregister that wait for a grace period, under loom's C11 model.
+    rcu_window_register_vs_invalidation: RcuWindow, register_vs_invalidation, Expect::Holds;
+    rcu_window_register_vs_two_invalidations: RcuWindow, register_vs_two_invalidations, Expect::Holds;
+    rcu_window_unregister_vs_invalidation: RcuWindow, unregister_head_vs_invalidation, Expect::Holds;
+    rcu_window_unregister_tail_vs_invalidation: RcuWindow, unregister_tail_vs_invalidation, Expect::Holds;
+    rcu_window_unregister_vs_two_invalidations: RcuWindow, unregister_vs_two_invalidations, Expect::Holds;
+    rcu_window_register_and_unregister_vs_invalidation: RcuWindow, register_and_unregister_vs_invalidation, Expect::Holds;
+    rcu_window_teardown_vs_unregister_vs_invalidation: RcuWindow, teardown_vs_unregister_vs_invalidation, Expect::Holds;
+    rcu_window_teardown_vs_unregister: RcuWindow, teardown_vs_unregister, Expect::Holds;
+    rcu_window_nested_invalidations: RcuWindow, nested_invalidation_vs_register, Expect::Holds;
+    rcu_window_aging_vs_register: RcuWindow, aging_vs_register, Expect::Holds;
+    /// The publish's release is load-bearing: with `rcu_assign_pointer` weakened to a relaxed
+    /// store, a walker that loads the new node reads its link before the node's
+    /// initialisation is ordered before the read, and loom fails the execution.
+    rcu_window_needs_the_release_publish: RcuWindowRelaxedPublish, register_vs_invalidation, Expect::DataRace;
     /// The seed loses an `invalidate_start`: a walk that read `head` before the new node was
     /// published never calls it, the new driver maps the old frame, receives the end of an
     /// invalidation whose start it never saw, and the frame is freed under it.

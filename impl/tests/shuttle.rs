@@ -15,7 +15,7 @@ mod scenarios;
 
 use emm::harness::{observe, Execution, FailOn, Scenario};
 use emm::historical::EmmStopStart;
-use emm::{Chain, TakeAllLocks};
+use emm::{Chain, RcuWindow, TakeAllLocks};
 use emm_proofs::Prop::{self, NoStaleSecondary, StartEndBalanced};
 use scenarios::{Case, Expect};
 use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
@@ -126,6 +126,7 @@ fn check<C: Chain>(test: &str, case: Case, expect: Expect) {
         Expect::Holds => FailOn::Any,
         Expect::FailsNaming(p) => FailOn::Property(p),
         Expect::Finds(_) | Expect::FindsOnly(_) | Expect::Deadlocks => FailOn::Nothing,
+        Expect::DataRace => unreachable!("shuttle does not check data races; loom does"),
     };
     if let Expect::FailsNaming(_) | Expect::Deadlocks = expect {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -179,7 +180,9 @@ fn check<C: Chain>(test: &str, case: Case, expect: Expect) {
             let want: BTreeSet<_> = props.iter().copied().collect();
             assert_eq!(explored.violated, want, "{test}: {explored:?}");
         }
-        Expect::FailsNaming(_) | Expect::Deadlocks => unreachable!("handled above"),
+        Expect::FailsNaming(_) | Expect::Deadlocks | Expect::DataRace => {
+            unreachable!("handled above")
+        }
     }
 }
 
@@ -198,6 +201,9 @@ shuttle_test! {
     take_all_locks_two_of_each: TakeAllLocks, two_of_each, Expect::Holds;
     take_all_locks_everything_at_once: TakeAllLocks, everything_at_once, Expect::Holds;
     take_all_locks_three_invalidators: TakeAllLocks, register_vs_three_invalidations, Expect::Holds;
+    rcu_window_two_of_each: RcuWindow, two_of_each, Expect::Holds;
+    rcu_window_everything_at_once: RcuWindow, everything_at_once, Expect::Holds;
+    rcu_window_three_invalidators: RcuWindow, register_vs_three_invalidations, Expect::Holds;
     /// Shuttle finds the seed's lost `invalidate_start` too.
     emm_stop_start_loses_invalidate_start: EmmStopStart, register_vs_two_invalidations_one_notifier, Expect::Finds(&[StartEndBalanced, NoStaleSecondary]);
     /// And reports it as a failing test, with the schedule to replay.

@@ -7,7 +7,7 @@ mod conformance;
 
 use emm::harness::{run, Scenario};
 use emm::historical::{EmmStopStart, RcuPublish};
-use emm::{AddressSpace, Chain, Notifier, Range, Secondary, TakeAllLocks, TornDown};
+use emm::{AddressSpace, Chain, Notifier, Range, RcuWindow, Secondary, TakeAllLocks, TornDown};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -129,6 +129,14 @@ fn contract<C: Chain>(quirks: Quirks) {
 #[test]
 fn take_all_locks_contract() {
     contract::<TakeAllLocks>(Quirks {
+        released_again: false,
+        emm_v2: false,
+    });
+}
+
+#[test]
+fn rcu_window_contract() {
+    contract::<RcuWindow>(Quirks {
         released_again: false,
         emm_v2: false,
     });
@@ -273,6 +281,7 @@ fn take_all_locks_on_real_threads() {
     let scenario = every_actor(5);
     for _ in 0..200 {
         run::<TakeAllLocks>(&scenario);
+        run::<RcuWindow>(&scenario);
     }
 }
 
@@ -294,6 +303,7 @@ fn real_thread_runs_refine_the_model() {
     }
     let everything = every_actor(1);
     check::<TakeAllLocks>(&everything, 200);
+    check::<RcuWindow>(&everything, 200);
     // EMM V2 has no unregister.
     check::<RcuPublish>(
         &Scenario {

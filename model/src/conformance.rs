@@ -155,6 +155,9 @@ pub struct Validated {
     pub state: State,
     /// The events checked.
     pub events: usize,
+    /// Loads of the chain that read a value older than the last store to their link, each
+    /// accepted as [`validate_weak`] says; 0 for [`validate`].
+    pub late_loads: usize,
 }
 
 /// The thread of `actor`, if the configuration has one.
@@ -188,6 +191,127 @@ pub fn validate(
     Ok(Validated {
         state: s,
         events: trace.len(),
+        late_loads: 0,
+    })
+}
+
+/// The step of `entry`, a load of the chain, taken as if its link still held a value it held
+/// since the last store to it ordered before the load (see [`validate_weak`]), with the
+/// link's current value kept in the state it leads to; `None` if the link held no such value.
+fn stale_load(
+    model: &EmmModel,
+    accepted: &[TraceEntry],
+    states: &[State],
+    entry: TraceEntry,
+) -> Option<State> {
+    let t = thread_of(model, entry.actor)?;
+    let current = states.last()?;
+    let th = &current.threads[t];
+    // The link the load reads: head, or the cursor's next (a snapshot walk's first load of a
+    // later walk reads no link).
+    let link = |s: &State| match entry.event {
+        Event::LoadHead { .. } => s.head,
+        _ => s.next.get(th.cursor as usize).copied().unwrap_or(NIL),
+    };
+    let set = |s: &mut State, value: u8| match entry.event {
+        Event::LoadHead { .. } => s.head = value,
+        _ => {
+            if let Some(slot) = s.next.get_mut(th.cursor as usize) {
+                *slot = value;
+            }
+        }
+    };
+    use crate::program::Op;
+    let section = accepted
+        .iter()
+        .rposition(|e| e.actor == entry.actor && e.event == Event::Step(Op::ReadSideLock))
+        .unwrap_or(0);
+    // The oldest state whose value of the link the load may still read: the one a fenced store
+    // left, walking back from now. A store is fenced if its own thread made it, or if its
+    // thread's next synchronize_srcu() start comes before this thread's srcu_read_lock.
+    let fenced = |at: usize| {
+        let by = accepted[at].actor;
+        by == entry.actor
+            || accepted[at + 1..section.max(at + 1)]
+                .iter()
+                .any(|e| e.actor == by && e.event == Event::Step(Op::SynchronizeStart))
+    };
+    let now = link(current);
+    let mut since = 0;
+    for k in (1..states.len()).rev() {
+        if link(&states[k]) != link(&states[k - 1]) && fenced(k - 1) {
+            since = k;
+            break;
+        }
+    }
+    states[since..].iter().rev().find_map(|old| {
+        let value = link(old);
+        if value == now {
+            return None;
+        }
+        let mut then = current.clone();
+        set(&mut then, value);
+        let mut next = step(model, &then, entry).ok()?;
+        set(&mut next, now);
+        Some(next)
+    })
+}
+
+/// [`validate`] for an implementation on weakly ordered atomics, whose walks may load a link
+/// that has changed since: an acquire load need not see a release store it is not ordered
+/// after, and the model, which is sequentially consistent, has every load read the last store.
+/// When a load of the chain (`LoadHead`, `LoadNext`) does not match, it is accepted if its link
+/// held the value it read at some point since the last store to it that is ordered before the
+/// load: a store of the loading thread itself, or one whose thread then began a grace period
+/// (`synchronize_srcu()`'s fence) before the loading thread's current `srcu_read_lock` (its
+/// fence): two `SeqCst` fences order every store before the first before every load after
+/// the second. Stores since may be unseen. The step is then taken as if the link held that
+/// value, and the link keeps its value in the state it leads to. That over-approximates what
+/// the C11 model allows (it ignores what locks and acquire loads order besides), so it accepts
+/// every weak load a correct execution can make; everything else is checked as [`validate`]
+/// checks it. Any other mismatch, or a load of a value its link did not hold in that span, is
+/// the divergence.
+pub fn validate_weak(
+    model: &EmmModel,
+    initial: &State,
+    trace: &[TraceEntry],
+) -> Result<Validated, Box<Divergence>> {
+    let mut accepted: Vec<TraceEntry> = Vec::with_capacity(trace.len());
+    // states[k]: the model's state before accepted[k]; the last one is the current state.
+    let mut states = vec![initial.clone()];
+    let mut late_loads = 0;
+    for (index, entry) in trace.iter().enumerate() {
+        let current = states.last().expect("the initial state");
+        let next = match step(model, current, *entry) {
+            Ok(next) => next,
+            Err(mismatch) => {
+                let is_load =
+                    matches!(entry.event, Event::LoadHead { .. } | Event::LoadNext { .. });
+                let Some(next) = is_load
+                    .then(|| stale_load(model, &accepted, &states, *entry))
+                    .flatten()
+                else {
+                    let s = current.clone();
+                    return Err(Box::new(Divergence {
+                        index,
+                        entry: *entry,
+                        mismatch,
+                        enabled: enabled_steps(model, &s),
+                        summary: summary(model, &s),
+                        state: s,
+                    }));
+                };
+                late_loads += 1;
+                next
+            }
+        };
+        accepted.push(*entry);
+        states.push(next);
+    }
+    Ok(Validated {
+        state: states.pop().expect("the final state"),
+        events: trace.len(),
+        late_loads,
     })
 }
 

@@ -81,7 +81,10 @@ macro_rules! property_table {
                 summary: "a walk calls each notifier at most once, and every notifier linked throughout it",
                 meaning: "A walk that calls a notifier twice sends it an extra invalidate_start or \
                           a second emm_stop; a walk that skips a notifier that was in the chain \
-                          from its first to its last step withholds an invalidate_start.",
+                          from its first to its last step withholds an invalidate_start. A walk \
+                          that starts from its window's snapshot (ours@rcu-window) must call \
+                          every notifier linked from the snapshot to its own last step: one \
+                          published after the snapshot is not its to call.",
                 source: "hlist_for_each_entry_rcu() and its contract in include/linux/rculist.h: \
                          a reader concurrent with hlist_del_init_rcu()/hlist_add_head_rcu() sees \
                          each element that stays in the list exactly once.",

@@ -337,13 +337,22 @@ impl Ghost {
         id
     }
 
-    pub(super) fn walk_begin(&self, callback: Callback) {
+    /// A walk delivering `callback` begins; what it must call if it stays (returned).
+    pub(super) fn walk_begin(&self, callback: Callback) -> NotifierSet {
+        self.walk_begin_within(callback, NotifierSet(u64::MAX))
+    }
+
+    /// A walk that can reach only `within` begins (a later walk of a snapshot window: what
+    /// its first walk had to call); what it must call if it stays (returned).
+    pub(super) fn walk_begin_within(&self, callback: Callback, within: NotifierSet) -> NotifierSet {
+        let mut must = NotifierSet(0);
         self.update(|s| {
+            must = NotifierSet(s.must_reach().0 & within.0);
             let walk = WalkView {
                 actor: s.actor(),
                 callback,
                 called: NotifierSet(0),
-                must_call: s.must_reach(),
+                must_call: must,
                 next_call: None,
                 holding: None,
                 finished: false,
@@ -351,6 +360,7 @@ impl Ghost {
             };
             s.walks.push(walk);
         });
+        must
     }
 
     pub(super) fn walk_end(&self) {

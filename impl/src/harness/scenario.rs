@@ -9,7 +9,9 @@ use super::PAGE;
 use crate::notifier::Notifier;
 use crate::space::{AddressSpace, Chain, Registration};
 use crate::sync::{self, thread, Mutex};
-use emm_proofs::{ActorId, Callback, Event, NotifierId, Op, Prop, Role, TraceEntry, Violation};
+use emm_proofs::{
+    ActorId, Callback, Event, NotifierId, NotifierSet, Op, Prop, Role, TraceEntry, Violation,
+};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -407,21 +409,28 @@ pub(super) fn invalidate<C: Chain>(
     nested: bool,
 ) {
     ghost.update(|s| s.invalidating += 1);
-    ghost.walk_begin(Callback::InvalidateStart);
+    let first = ghost.walk_begin(Callback::InvalidateStart);
     let outer = mm.invalidate_range_start(PAGE);
     ghost.walk_end();
+    // A snapshot window's later walks reach what its first walk loaded: a notifier registered
+    // since is not theirs to call.
+    let within = if C::SNAPSHOT_WINDOWS {
+        first
+    } else {
+        NotifierSet(u64::MAX)
+    };
     if nested {
-        ghost.walk_begin(Callback::InvalidateStart);
+        ghost.walk_begin_within(Callback::InvalidateStart, within);
         let inner = outer.nest(PAGE);
         ghost.walk_end();
         let old = pt.zap(1);
-        ghost.walk_begin(Callback::InvalidateEnd);
+        ghost.walk_begin_within(Callback::InvalidateEnd, within);
         inner.end();
         ghost.walk_end();
         pt.free(1, old);
     }
     let old = pt.zap(0);
-    ghost.walk_begin(Callback::InvalidateEnd);
+    ghost.walk_begin_within(Callback::InvalidateEnd, within);
     outer.end();
     ghost.walk_end();
     ghost.update(|s| s.invalidating -= 1);

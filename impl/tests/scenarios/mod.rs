@@ -30,6 +30,9 @@ pub(crate) enum Expect {
     FailsNaming(Prop),
     /// The engine reports a deadlock.
     Deadlocks,
+    /// loom fails an execution on a data race: a read of a cell its last write is not
+    /// ordered before (a node read before its initialisation is visible).
+    DataRace,
 }
 
 use Prop::{
