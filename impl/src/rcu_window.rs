@@ -53,6 +53,10 @@
 //! against the model; a node is a [`cell::UnsafeCell`](crate::sync::cell::UnsafeCell), so a
 //! walker that reads a node its initialisation or its retirement is not ordered with fails
 //! the execution.
+//!
+//! The module is one file (past 700 lines) on purpose: every `unsafe` block of the crate is
+//! here, and its safety argument rests on the orderings of the other functions, so they are
+//! read together.
 
 // The one module of the crate with `unsafe`: the nodes are shared by raw pointer between
 // walkers and the writer that frees them after a grace period.

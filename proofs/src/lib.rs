@@ -69,6 +69,9 @@ pub mod proofs {
     #[doc = include_str!("../proofs/emm-stop-drain-start.md")]
     pub mod ours_emm_stop_drain_start {}
 
+    #[doc = include_str!("../proofs/rcu-window.md")]
+    pub mod ours_rcu_window {}
+
     #[doc = include_str!("../proofs/emm-v2.md")]
     pub mod emm_v2 {}
 
