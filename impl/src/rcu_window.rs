@@ -381,16 +381,20 @@ impl Chain for RcuWindow {
             t.record(&[Event::Step(Op::HlistAddInit)]);
             t.point();
         });
+        // Recorded before the store a walker may read: a walk that loads n is then recorded
+        // after the publish, and one that still loads the old head reads an older value of
+        // head, which the trace validation of weak loads accepts.
+        traced!(self.trace, |t| t
+            .record(&[Event::Step(Op::HlistAddPublish { rcu: true })]));
         // rcu_assign_pointer(head, n): Release, so a walker that loads n (acquire) sees its
         // link and its next.
         self.head.store(node, self.publish);
         writer.linked.insert(0, node);
-        traced!(self.trace, |t| {
-            t.record(&[Event::Step(Op::HlistAddPublish { rcu: true })]);
-            t.point();
-        });
-        drop(writer);
+        traced!(self.trace, |t| t.point());
+        // Recorded while the lock is still held: no other thread's spin_lock can be recorded
+        // before it.
         traced!(self.trace, |t| t.record(&[Event::Step(Op::SpinUnlock)]));
+        drop(writer);
         // Every window that loaded its snapshot before the publish is a section open now:
         // wait for it, so none zaps or frees after the new driver may fault.
         self.synchronize();
@@ -447,17 +451,23 @@ impl Chain for RcuWindow {
                     // SAFETY: linked, under the writer lock.
                     _ => unsafe { &(*writer.linked[at - 1]).next },
                 };
+                // Recorded before the store, as register's publish is.
+                traced!(self.trace, |t| t
+                    .record(&[Event::Step(Op::HlistDelInitRcu)]));
                 // Release: a walker that loads `next` through this new link must see the next
                 // node's link, whose publish happened before this store (the writer lock).
                 pred.store(next, Ordering::Release);
                 node
             });
             traced!(self.trace, |t| {
-                t.record(&[Event::Step(Op::HlistDelInitRcu)]);
+                if unlinked.is_none() {
+                    // Teardown unlinked it: hlist_del_init_rcu() of an unhashed node.
+                    t.record(&[Event::Step(Op::HlistDelInitRcu)]);
+                }
                 t.point();
             });
-            drop(writer);
             traced!(self.trace, |t| t.record(&[Event::Step(Op::SpinUnlock)]));
+            drop(writer);
             self.synchronize();
             if let Some(node) = unlinked {
                 // SAFETY: unlinked above; the grace period began after the unlink.
@@ -521,8 +531,10 @@ impl Chain for RcuWindow {
             t.point();
             t.record(&[Event::UnlinkAll { node: None }]);
         });
-        drop(writer);
+        // Recorded while the lock is still held: no other thread's spin_lock can be recorded
+        // before it.
         traced!(self.trace, |t| t.record(&[Event::Step(Op::SpinUnlock)]));
+        drop(writer);
         drop(section);
         self.synchronize();
         for node in unlinked {
