@@ -1,5 +1,6 @@
 //! What a secondary MMU implements: the [`Notifier`] callbacks, and the [`Range`] they get.
 
+use emm_proofs::Callback;
 use std::fmt;
 
 /// A range of virtual addresses, `start..end` (end excluded), as the VM passes it to
@@ -102,4 +103,27 @@ pub trait Notifier: Send + Sync {
     /// Historical EMM only: this notifier is about to resume (`emm_start`); see
     /// [`emm_stop`](Notifier::emm_stop).
     fn emm_start(&self) {}
+}
+
+/// The walks of the hardened protocols, numbered for the word in which a walk records where a
+/// panicking callback interrupted it (`TakeAllLocks`, `RcuWindow`).
+pub(crate) const WALKS: [Callback; 4] = [
+    Callback::InvalidateStart,
+    Callback::InvalidateEnd,
+    Callback::ClearYoung,
+    Callback::Release,
+];
+
+/// Delivers `callback` to `notifier`; what `clear_young` answered.
+#[inline]
+pub(crate) fn deliver(notifier: &dyn Notifier, callback: Callback, range: Range) -> bool {
+    match callback {
+        Callback::InvalidateStart => notifier.invalidate_start(range),
+        Callback::InvalidateEnd => notifier.invalidate_end(range),
+        Callback::ClearYoung => return notifier.clear_young(range),
+        Callback::Release => notifier.release(),
+        // Not walks of these protocols.
+        Callback::Invalidate | Callback::InvalidatePage | Callback::Stop | Callback::Start => {}
+    }
+    false
 }

@@ -62,7 +62,7 @@
 // walkers and the writer that frees them after a grace period.
 #![allow(unsafe_code)]
 
-use crate::notifier::{Notifier, Range};
+use crate::notifier::{deliver, Notifier, Range, WALKS};
 use crate::space::{Chain, RegistrationId, TornDown, Window};
 use crate::sync::cell::UnsafeCell;
 use crate::sync::{self, fence, AtomicPtr, AtomicUsize, Mutex, Ordering};
@@ -573,28 +573,6 @@ impl fmt::Debug for Section<'_> {
     }
 }
 
-/// The walks of this protocol, numbered for [`Section::walking`].
-const WALKS: [Callback; 4] = [
-    Callback::InvalidateStart,
-    Callback::InvalidateEnd,
-    Callback::ClearYoung,
-    Callback::Release,
-];
-
-/// Delivers `callback` to one notifier; what `clear_young` answered.
-#[inline]
-fn deliver(link: &Link, callback: Callback, range: Range) -> bool {
-    match callback {
-        Callback::InvalidateStart => link.notifier.invalidate_start(range),
-        Callback::InvalidateEnd => link.notifier.invalidate_end(range),
-        Callback::ClearYoung => return link.notifier.clear_young(range),
-        Callback::Release => link.notifier.release(),
-        // Not walks of this protocol.
-        Callback::Invalidate | Callback::InvalidatePage | Callback::Stop | Callback::Start => {}
-    }
-    false
-}
-
 impl Section<'_> {
     /// The section's first node: the snapshot, loaded by its first walk.
     #[inline]
@@ -626,7 +604,7 @@ impl Section<'_> {
             if i >= skip {
                 // SAFETY: reached from the snapshot inside this open section.
                 let _ = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-                    Node::with_link(node, |l| deliver(l, callback, range))
+                    Node::with_link(node, |l| deliver(&*l.notifier, callback, range))
                 }));
             }
             // SAFETY: as above.
@@ -657,7 +635,7 @@ impl Section<'_> {
             self.walking.set((i + 1) << 3 | code);
             traced!(self.trace, |t| t.point());
             // SAFETY: reached from the snapshot or a next pointer inside this open section.
-            young |= unsafe { Node::with_link(node, |l| deliver(l, callback, range)) };
+            young |= unsafe { Node::with_link(node, |l| deliver(&*l.notifier, callback, range)) };
             traced!(self.trace, |t| t.point());
             // SAFETY: as above.
             node = unsafe { Node::load_next(node) };

@@ -56,7 +56,7 @@
 //! Registration pays instead (it waits for every open window), as in the kernel, where
 //! registration is rare and invalidation is constant.
 
-use crate::notifier::{Notifier, Range};
+use crate::notifier::{deliver, Notifier, Range, WALKS};
 use crate::space::{Chain, RegistrationId, TornDown, Window};
 use crate::sync::{self, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crossbeam_utils::CachePadded;
@@ -379,28 +379,6 @@ impl fmt::Debug for Walks<'_> {
     }
 }
 
-/// The walks of this protocol, numbered for [`Walks::walking`].
-const WALKS: [Callback; 4] = [
-    Callback::InvalidateStart,
-    Callback::InvalidateEnd,
-    Callback::ClearYoung,
-    Callback::Release,
-];
-
-/// Delivers `callback` to one notifier; what `clear_young` answered.
-#[inline]
-fn deliver(link: &Link, callback: Callback, range: Range) -> bool {
-    match callback {
-        Callback::InvalidateStart => link.notifier.invalidate_start(range),
-        Callback::InvalidateEnd => link.notifier.invalidate_end(range),
-        Callback::ClearYoung => return link.notifier.clear_young(range),
-        Callback::Release => link.notifier.release(),
-        // Not walks of this protocol.
-        Callback::Invalidate | Callback::InvalidatePage | Callback::Stop | Callback::Start => {}
-    }
-    false
-}
-
 impl Walks<'_> {
     /// What a walk interrupted by a panic in the callback of notifier `walking - 1` leaves to
     /// do, done when the read side closes (the panic unwinds through it) or before its next
@@ -419,7 +397,9 @@ impl Walks<'_> {
         };
         let range = self.walk_range.get();
         for link in rest {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| deliver(link, callback, range)));
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                deliver(&*link.notifier, callback, range)
+            }));
         }
     }
 
@@ -453,7 +433,7 @@ impl Walks<'_> {
             traced!(self.trace, |t| t.point());
             // Every notifier is asked (no short cut for clear_young): each must clear its own
             // accessed bits.
-            young |= deliver(link, callback, range);
+            young |= deliver(&*link.notifier, callback, range);
             traced!(self.trace, |t| {
                 t.point();
                 t.record(&[Event::LoadNext {

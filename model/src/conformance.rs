@@ -146,6 +146,26 @@ impl fmt::Display for Divergence {
     }
 }
 
+impl Divergence {
+    /// The divergence of `entry`, trace event `index`, in state `state`.
+    fn at(
+        model: &EmmModel,
+        state: State,
+        index: usize,
+        entry: TraceEntry,
+        mismatch: Mismatch,
+    ) -> Box<Divergence> {
+        Box::new(Divergence {
+            index,
+            entry,
+            mismatch,
+            enabled: enabled_steps(model, &state),
+            summary: summary(model, &state),
+            state,
+        })
+    }
+}
+
 impl std::error::Error for Divergence {}
 
 /// What an accepted trace did to the model.
@@ -176,16 +196,7 @@ pub fn validate(
     for (index, entry) in trace.iter().enumerate() {
         match step(model, &s, *entry) {
             Ok(next) => s = next,
-            Err(mismatch) => {
-                return Err(Box::new(Divergence {
-                    index,
-                    entry: *entry,
-                    mismatch,
-                    enabled: enabled_steps(model, &s),
-                    summary: summary(model, &s),
-                    state: s,
-                }))
-            }
+            Err(mismatch) => return Err(Divergence::at(model, s, index, *entry, mismatch)),
         }
     }
     Ok(Validated {
@@ -291,15 +302,13 @@ pub fn validate_weak(
                     .then(|| stale_load(model, &accepted, &states, *entry))
                     .flatten()
                 else {
-                    let s = current.clone();
-                    return Err(Box::new(Divergence {
+                    return Err(Divergence::at(
+                        model,
+                        current.clone(),
                         index,
-                        entry: *entry,
+                        *entry,
                         mismatch,
-                        enabled: enabled_steps(model, &s),
-                        summary: summary(model, &s),
-                        state: s,
-                    }));
+                    ));
                 };
                 late_loads += 1;
                 next

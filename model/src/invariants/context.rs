@@ -117,6 +117,42 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// `unregister` and `srcu_grace_period` for unregistrar `t` of `e`, the clauses the
+    /// mmu-notifier-style unregisters share (`mmu-notifier@v5.12`, `ours@rcu-window`): `e`
+    /// registered until past `hlist_del_init_rcu(e)`, released once past `->release(e)`, out of
+    /// the chain and the registered set after the unlink; once it waits for its grace period,
+    /// only threads other than `t` that carry its bit may still reach `e` (`held` says what
+    /// a thread may still reach), and none once it is past.
+    pub(super) fn unregister_clauses(&self, t: usize, held: impl Fn(&Thread) -> u8) -> Check {
+        let (m, s) = (self.m, self.s);
+        let th = &s.threads[t];
+        let marks = self.layout(t).marks;
+        let e = m.own(s, t);
+        let (release, del, wait) = (marks.release, marks.unlink, marks.sync_wait);
+        ensure!(th.pc > del || s.registered & bit(e) != 0, "unregister");
+        ensure!(
+            th.pc <= release || s.drivers[e as usize].released,
+            "unregister"
+        );
+        ensure!(
+            th.pc <= del || (s.registered | self.linked) & bit(e) == 0,
+            "unregister"
+        );
+        if th.pc >= wait {
+            let slot = bit(m.grace_period_slot(t));
+            for u in self.threads() {
+                let other = &s.threads[u];
+                if held(other) & bit(e) != 0 {
+                    ensure!(
+                        th.pc == wait && u != t && other.gp & slot != 0,
+                        "srcu_grace_period"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The notifiers a walk holds or may still hold: its cursor and what lies ahead of it.
     pub(super) fn holdable(&self, th: &Thread) -> u8 {
         match th.wpc {

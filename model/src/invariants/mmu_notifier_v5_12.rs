@@ -68,35 +68,11 @@ pub fn mmu_notifier_v5_12(m: &EmmModel, s: &State) -> Check {
                 }
             }
             Role::Unreg => {
-                let e = m.own(s, t);
-                let release = lay.marks.release;
-                let del = lay.marks.unlink;
-                let wait = lay.marks.sync_wait;
                 // unregister: release first, then out of the chain and the registered set.
-                ensure!(th.pc > del || s.registered & bit(e) != 0, "unregister");
-                ensure!(
-                    th.pc <= release || s.drivers[e as usize].released,
-                    "unregister"
-                );
-                ensure!(
-                    th.pc <= del || (s.registered | l) & bit(e) == 0,
-                    "unregister"
-                );
                 // The grace period: once e is out of the chain, only readers that were already
                 // inside a read side can hold it (a walk runs inside one); synchronize_srcu()'s
                 // first half marks each of them, its second waits for them to leave.
-                if th.pc >= wait {
-                    let slot = bit(m.grace_period_slot(t));
-                    for u in c.threads() {
-                        let other = &s.threads[u];
-                        if c.holdable(other) & bit(e) != 0 {
-                            ensure!(
-                                th.pc == wait && u != t && other.gp & slot != 0,
-                                "srcu_grace_period"
-                            );
-                        }
-                    }
-                }
+                c.unregister_clauses(t, |other| c.holdable(other))?;
             }
             Role::Teardown => {
                 let walk = lay.marks.release_walk;

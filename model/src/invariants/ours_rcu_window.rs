@@ -105,35 +105,11 @@ pub fn ours_rcu_window(m: &EmmModel, s: &State) -> Check {
                 }
             }
             Role::Unreg => {
-                let e = m.own(s, t);
-                let release = lay.marks.release;
-                let del = lay.marks.unlink;
-                let wait = lay.marks.sync_wait;
                 // unregister: release first, then out of the chain and the registered set.
-                ensure!(th.pc > del || s.registered & bit(e) != 0, "unregister");
-                ensure!(
-                    th.pc <= release || s.drivers[e as usize].released,
-                    "unregister"
-                );
-                ensure!(
-                    th.pc <= del || (s.registered | l) & bit(e) == 0,
-                    "unregister"
-                );
                 // The grace period: once e is out of the chain, only sections that were open
                 // when synchronize_srcu() began can still reach it, from a node they stand on
                 // or from their snapshot; its second half waits for them to leave.
-                if th.pc >= wait {
-                    let slot = bit(m.grace_period_slot(t));
-                    for u in c.threads() {
-                        let other = &s.threads[u];
-                        if (c.holdable(other) | snapshot_held(&c, other)) & bit(e) != 0 {
-                            ensure!(
-                                th.pc == wait && u != t && other.gp & slot != 0,
-                                "unregister_grace_period"
-                            );
-                        }
-                    }
-                }
+                c.unregister_clauses(t, |other| c.holdable(other) | snapshot_held(&c, other))?;
             }
             Role::Teardown => {
                 let walk = lay.marks.release_walk;
