@@ -16,8 +16,13 @@
 //! * `walk/2-threads/...`: the same while a second thread invalidates the same registry
 //!   without pause.
 //! * `fault/read_begin+read_retry`: the driver's collision check (snapshot, lock, check).
-//! * `register+unregister/take-all-locks`: one registration and its unregistration while a
-//!   second thread invalidates without pause.
+//! * `register+unregister/{take-all-locks,rcu-window}`: one registration and its
+//!   unregistration while a second thread invalidates without pause.
+//! * `walk-under-churn/...`: an invalidation over four notifiers while a second thread
+//!   registers and unregisters without pause.
+//! * After criterion: the latency of single invalidations over four notifiers (median and p99
+//!   of [`LATENCY_SAMPLES`], each timed on its own), calm and while a second thread registers
+//!   and unregisters without pause, for both protocols.
 //!
 //! The notifiers are secondary MMUs that mirror a range the benchmarked invalidations do not
 //! touch (the common case: most invalidations hit memory a given device does not map), so each
@@ -362,6 +367,50 @@ fn register(c: &mut Criterion) {
     walk_under_churn::<RcuWindow>(c);
 }
 
+/// Invalidations timed one by one for each latency figure.
+const LATENCY_SAMPLES: usize = 400_000;
+
+/// The median and the 99th percentile of `LATENCY_SAMPLES` invalidations over four notifiers,
+/// each timed on its own (so each includes one clock read, about 20 ns, in both protocols
+/// alike), with or without a second thread registering and unregistering in a loop.
+fn latency<C: Chain + Named>(churn: bool) -> (u64, u64) {
+    let registry = Arc::new(Production::<C>::with(4));
+    let _churn = churn.then(|| churning(&registry));
+    for _ in 0..LATENCY_SAMPLES / 10 {
+        registry.invalidate(black_box(ZAPPED));
+    }
+    let mut samples: Vec<u64> = (0..LATENCY_SAMPLES)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            registry.invalidate(black_box(ZAPPED));
+            u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        })
+        .collect();
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    (at(0.5), at(0.99))
+}
+
+/// Prints the invalidation latencies, calm and under churn, and the p99 ratio of the two.
+fn latencies() {
+    println!(
+        "
+invalidation latency, n=4 ({LATENCY_SAMPLES} invalidations each):"
+    );
+    fn row<C: Chain + Named>() {
+        let (calm_median, calm_p99) = latency::<C>(false);
+        let (churn_median, churn_p99) = latency::<C>(true);
+        println!(
+            "  {:>14}: calm median {calm_median} ns, p99 {calm_p99} ns; under register/unregister \
+             churn median {churn_median} ns, p99 {churn_p99} ns = {:.2}x the calm p99",
+            C::NAME,
+            churn_p99 as f64 / calm_p99.max(1) as f64
+        );
+    }
+    row::<TakeAllLocks>();
+    row::<RcuWindow>();
+}
+
 /// The median of benchmark `id` in nanoseconds, from criterion's saved estimates.
 fn median_ns(id: &str) -> Option<f64> {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -446,5 +495,10 @@ criterion_group! {
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
+    // `cargo bench -- --test` (and `cargo test --benches`) only checks that each benchmark runs.
+    if std::env::args().any(|a| a == "--test") {
+        return;
+    }
     ratios();
+    latencies();
 }

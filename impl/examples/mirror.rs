@@ -94,7 +94,7 @@ fn main() {
         next_frame: AtomicU64::new(PAGES),
         freed: Mutex::new(Default::default()),
     });
-    let mm = AddressSpace::<emm::TakeAllLocks>::new();
+    let mm: Arc<AddressSpace> = AddressSpace::new(); // RcuWindow, the default protocol
     let stop = Arc::new(AtomicBool::new(false));
     let remaps = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_millis(500);

@@ -30,14 +30,17 @@
 //!
 //! # Protocols
 //!
-//! * [`TakeAllLocks`] (the default, and the one to use): `mm_take_all_locks()` registration
+//! * [`RcuWindow`] (`ours@rcu-window`; the default, and the one to use): each invalidation one
+//!   read-side section walking one snapshot of an RCU list; register and unregister publish,
+//!   then wait for a grace period. Walkers take no lock and never wait, so a registration
+//!   never stalls an invalidation. Proved in the model (`proofs/proofs/rcu-window.md`), its
+//!   orderings explored by loom. Chosen by measurement (`impl/benches/README.md`): its walk
+//!   costs what `TakeAllLocks`'s does, and while another thread registers and unregisters
+//!   its invalidations keep their latency where `TakeAllLocks`'s wait behind the write locks.
+//! * [`TakeAllLocks`]: the kernel's `mm_take_all_locks()` registration (`mmu-notifier@v5.12`)
 //!   over per-CPU read sides. The model proves it (`emm-check check --variant mmu-notifier@v5.12`, `proofs/proofs/mmu-notifier-v5.12.md`),
 //!   and its module documentation says why it was chosen over interval notifiers and the
 //!   corrected stop/start: walks on different CPUs share no cache line.
-//! * [`RcuWindow`] (`ours@rcu-window`): each invalidation one read-side section walking one
-//!   snapshot of an RCU list; register and unregister publish, then wait for a grace period.
-//!   Walkers take no lock and never wait. Proved in the model
-//!   (`proofs/proofs/rcu-window.md`), its orderings explored by loom.
 //! * [`historical::EmmStopStart`] and [`historical::RcuPublish`]: the 2008 EMM patches as they
 //!   read, kept only so that the tests show their bug in real code. **Do not use them.**
 //!
@@ -62,7 +65,7 @@
 //!     }
 //! }
 //!
-//! let mm = AddressSpace::<emm::TakeAllLocks>::new();
+//! let mm: Arc<AddressSpace> = AddressSpace::new(); // the default protocol, RcuWindow
 //! let tlb = Arc::new(Tlb(Secondary::new(Some(7))));
 //! let registration = mm.register(tlb.clone()).unwrap();
 //! mm.invalidate(Range::new(0x1000, 0x2000), |_| { /* zap the primary PTE */ });
@@ -85,8 +88,8 @@
 //! replay of the model's counterexamples on this code (`emm-check replay --on-impl`). Without
 //! the feature the recording points compile to nothing.
 
-// `unsafe` only in `rcu_window`, where each block says why it is sound (and the loom suite
-// exercises every one).
+// `unsafe` only in `rcu_window` and the historical list's links, where each block says why it
+// is sound (and the loom suite exercises every one).
 #![deny(unsafe_code)]
 
 /// Runs `$body` with the tracer of `$hook` (an `Option` of one) when tracing is compiled in

@@ -128,7 +128,11 @@ impl Node {
 
 /// One shard of the read side: the sections open on it, by counter index. Walkers of
 /// different shards write different cache lines.
-type Shard = CachePadded<[AtomicUsize; 2]>;
+///
+/// Each counter has a cache line of its own: a grace period polls the counter that new
+/// sections have just left (see [`RcuWindow::synchronize`]), and on a shared line each poll
+/// would take the line from the walkers counting themselves in on the other counter.
+type Shard = [CachePadded<AtomicUsize>; 2];
 
 /// What only writers touch, under the writer lock.
 struct Writer {
@@ -150,8 +154,11 @@ unsafe impl Send for Writer {}
 /// no lock and never wait.
 pub struct RcuWindow {
     head: AtomicPtr<Node>,
-    writer: Mutex<Writer>,
-    srcu: Mutex<()>,
+    /// The writers' locks sit on cache lines of their own: every register and unregister
+    /// writes them, and on the line of `head` and `index`, which every walker reads, each
+    /// lock and unlock would cost the next walker a cache miss.
+    writer: CachePadded<Mutex<Writer>>,
+    srcu: CachePadded<Mutex<()>>,
     /// The counter index new sections use; flipped by every grace period, twice.
     index: AtomicUsize,
     shards: Box<[Shard]>,
@@ -184,17 +191,22 @@ impl RcuWindow {
         let shards = shards.max(1).next_power_of_two();
         RcuWindow {
             head: AtomicPtr::new(ptr::null_mut()),
-            writer: Mutex::new(Writer {
+            writer: CachePadded::new(Mutex::new(Writer {
                 linked: Vec::new(),
                 #[cfg(loom)]
                 retired: Vec::new(),
                 next_id: 0,
                 torn_down: false,
-            }),
-            srcu: Mutex::new(()),
+            })),
+            srcu: CachePadded::new(Mutex::new(())),
             index: AtomicUsize::new(0),
             shards: (0..shards)
-                .map(|_| CachePadded::new([AtomicUsize::new(0), AtomicUsize::new(0)]))
+                .map(|_| {
+                    [
+                        CachePadded::new(AtomicUsize::new(0)),
+                        CachePadded::new(AtomicUsize::new(0)),
+                    ]
+                })
                 .collect(),
             mask: shards - 1,
             publish: Ordering::Release,

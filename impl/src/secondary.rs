@@ -130,11 +130,24 @@ impl<M> Secondary<M> {
     }
 
     /// Starts a fault: snapshots the sequence. Read the primary page table after this, then
-    /// [`lock`](Secondary::lock) and check [`read_retry`](SecondaryGuard::read_retry).
+    /// [`lock`](Secondary::lock) and check [`read_retry`](SecondaryGuard::read_retry). Needs no
+    /// lock: the page-table read may run lock-free, as KVM's GUP-fast does.
     #[inline]
     pub fn read_begin(&self) -> ReadSeq {
-        // Acquire: the page-table read that follows cannot move before this load.
+        // Acquire (KVM: `mmu_seq = kvm->mmu_invalidate_seq; smp_rmb();`): pairs with the
+        // release bump of `invalidate_end`, so a fault whose snapshot reads a sequence value
+        // reads the page table after the zap that came before that end; without it a lock-free
+        // page-table read may return the zapped entry while the snapshot already counts its
+        // invalidation as ended, and the check lets the stale entry in (the loom test
+        // `secondary_fault_needs_the_acquire_snapshot` finds that).
         ReadSeq(self.seq.load(Ordering::Acquire))
+    }
+
+    /// [`read_begin`](Self::read_begin) with its acquire weakened to a relaxed load: only for
+    /// loom's test that the acquire is load-bearing.
+    #[cfg(loom)]
+    pub fn read_begin_relaxed(&self) -> ReadSeq {
+        ReadSeq(self.seq.load(Ordering::Relaxed))
     }
 
     /// Locks the mirror.

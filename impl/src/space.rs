@@ -1,7 +1,9 @@
 //! The address space: its notifier chain, registration handles and invalidation guards.
 //!
 //! [`AddressSpace`] is generic over the registration protocol ([`Chain`]) so that the
-//! production protocol and the historical ones run behind one API and under the same tests.
+//! two production protocols ([`RcuWindow`](crate::RcuWindow), the default, and
+//! [`TakeAllLocks`](crate::TakeAllLocks)) and the historical ones run behind one API and under
+//! the same tests.
 
 use crate::notifier::{Notifier, Range};
 use emm_proofs::Variant;
@@ -34,8 +36,8 @@ pub(crate) mod sealed {
 /// A registration protocol: how the chain is published to walks, and how register,
 /// unregister and teardown exclude or wait for the walks under way.
 ///
-/// Sealed: implemented by [`TakeAllLocks`](crate::TakeAllLocks) (the production protocol),
-/// [`RcuWindow`](crate::RcuWindow) and,
+/// Sealed: implemented by [`RcuWindow`](crate::RcuWindow) (the default),
+/// [`TakeAllLocks`](crate::TakeAllLocks) (the kernel's) and,
 /// with the `check` feature, by the historical `emm::historical::EmmStopStart` and
 /// `emm::historical::RcuPublish`.
 pub trait Chain: sealed::Sealed + Send + Sync + Sized + 'static {
@@ -70,9 +72,11 @@ pub trait Chain: sealed::Sealed + Send + Sync + Sized + 'static {
     const SNAPSHOT_WINDOWS: bool = false;
 
     /// Whether walks load the chain with acquire loads, which may read a link older than the
-    /// last store to it ([`RcuWindow`](crate::RcuWindow); the other protocols' walks read
-    /// under locks). Trace validation then accepts such a load if its link held that value
-    /// since the last grace period's fence before it (`emm_model::conformance::validate_weak`).
+    /// last store to it ([`RcuWindow`](crate::RcuWindow) and the historical EMM list;
+    /// [`TakeAllLocks`](crate::TakeAllLocks)' walks read under locks). Trace validation then
+    /// accepts such a load if its link held that value since the last store ordered before it
+    /// by a grace period's fence or by the loading thread itself
+    /// (`emm_model::conformance::validate_weak`).
     const WEAK_LOADS: bool = false;
 
     /// Links `notifier`; once this returns, every invalidation whose `invalidate_start` walk
@@ -112,19 +116,21 @@ pub trait Window {
 /// after the bracket closes. The secondary side [`register`](AddressSpace::register)s a
 /// [`Notifier`] and follows the fault protocol of [`Secondary`](crate::Secondary).
 ///
-/// Walks do not nest on one thread except through [`Invalidation::nest`]: while a thread holds
-/// an invalidation open, it must not open another one, nor run
-/// [`clear_young`](AddressSpace::clear_young), [`register`](AddressSpace::register),
-/// unregister or [`teardown`](AddressSpace::teardown) on the same address space. With the
-/// production protocol a registration waiting for the first read side would block the second
-/// one, and the thread would wait on itself (as a kernel thread would that took a reverse-map
-/// lock twice across `mm_take_all_locks()`). The production protocol refuses register,
-/// unregister and teardown there (and from inside a notifier callback, which runs inside a
-/// walk) with a panic that says so, instead of deadlocking.
+/// While a thread holds an invalidation open, it must not run
+/// [`register`](AddressSpace::register), unregister or [`teardown`](AddressSpace::teardown)
+/// on the same address space: they wait for the walks under way, its own among them.
+/// [`RcuWindow`](crate::RcuWindow) and [`TakeAllLocks`](crate::TakeAllLocks) refuse them
+/// there (and from inside a notifier callback, which runs inside a walk) with a panic that
+/// says so, instead of deadlocking. With `TakeAllLocks` walks do not nest on one thread
+/// either, except through [`Invalidation::nest`]: a registration queued between the thread's
+/// two read locks would block the second, and the thread would wait on itself (as a kernel
+/// thread would that took a reverse-map lock twice across `mm_take_all_locks()`), so it
+/// refuses a second invalidation or [`clear_young`](AddressSpace::clear_young) walk with a
+/// panic. `RcuWindow`'s walks take no lock and may open a second window.
 ///
 /// # Callbacks that panic
 ///
-/// With the production protocol a panic in a callback goes on to the caller that caused the
+/// With `RcuWindow` and `TakeAllLocks` a panic in a callback goes on to the caller that caused the
 /// walk, and leaves the address space working: if an `invalidate_start` panics, the notifiers
 /// that already got theirs get their `invalidate_end` before the panic leaves
 /// [`invalidate_range_start`](AddressSpace::invalidate_range_start) (none is left with an
@@ -133,7 +139,7 @@ pub trait Window {
 /// held or poisoned. A callback that panics while its thread is already unwinding (in the end
 /// walk of an invalidation whose zap panicked) aborts the process, as any such panic does. The
 /// historical protocols are kept as the patches read, without this hardening.
-pub struct AddressSpace<C: Chain = crate::TakeAllLocks> {
+pub struct AddressSpace<C: Chain = crate::RcuWindow> {
     chain: C,
 }
 
@@ -225,7 +231,7 @@ impl<C: Chain> AddressSpace<C> {
 /// A live registration. [`unregister`](Registration::unregister) (or drop) unlinks the
 /// notifier and returns only once none of its callbacks runs or can start, so the owner may
 /// then free whatever the callbacks use.
-pub struct Registration<C: Chain = crate::TakeAllLocks> {
+pub struct Registration<C: Chain = crate::RcuWindow> {
     space: Arc<AddressSpace<C>>,
     id: RegistrationId,
     live: bool,
@@ -252,7 +258,7 @@ impl<C: Chain> Registration<C> {
     /// # Panics
     ///
     /// * If `release` panics: the notifier is unlinked all the same, then the panic goes on.
-    /// * With the production protocol, if the calling thread is inside a walk of the same
+    /// * With `RcuWindow` and `TakeAllLocks`, if the calling thread is inside a walk of the same
     ///   address space (in a notifier callback, or holding an invalidation open): waiting for
     ///   the walks would wait for its own. The notifier then stays linked until teardown;
     ///   unregister after the callback returns, or from another thread. (Dropping the handle

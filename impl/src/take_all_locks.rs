@@ -1,4 +1,4 @@
-//! The production protocol: `mm_take_all_locks()` registration over sharded read sides.
+//! The kernel's protocol: `mm_take_all_locks()` registration over sharded read sides.
 //!
 //! This is the kernel's `mmu_notifier` as of v5.12 (`mmu-notifier@v5.12` in the model: the
 //! register, unregister and release of d34883d4e35c (v3.10) and b972216e27d1 (v3.17), reclaim
@@ -81,8 +81,9 @@ struct Writer {
     torn_down: bool,
 }
 
-/// The production protocol: walks read a per-CPU copy of the chain under that copy's read
-/// lock; registration takes every copy's write lock (`mm_take_all_locks()`).
+/// The kernel's protocol (`mmu-notifier@v5.12`), one of the two this crate offers: walks read
+/// a per-CPU copy of the chain under that copy's read lock; registration takes every copy's
+/// write lock (`mm_take_all_locks()`).
 pub struct TakeAllLocks {
     writer: Mutex<Writer>,
     shards: Box<[CachePadded<RwLock<Vec<Link>>>]>,

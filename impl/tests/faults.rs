@@ -77,3 +77,70 @@ struct Quiet;
 impl emm::Notifier for Quiet {
     fn invalidate_start(&self, _: Range) {}
 }
+
+/// `RcuWindow`'s read side has a power of two of shards, at least one, and says how many.
+#[test]
+fn rcu_window_rounds_its_shards_up_to_a_power_of_two() {
+    use emm::Chain;
+    assert_eq!(RcuWindow::with_shards(3).shards(), 4);
+    assert_eq!(RcuWindow::with_shards(0).shards(), 1);
+    assert_eq!(RcuWindow::with_shards(8).shards(), 8);
+    assert!(format!("{:?}", RcuWindow::with_shards(5)).contains("shards: 8"));
+    assert!(RcuWindow::new().shards().is_power_of_two());
+}
+
+/// A walk refuses the writers of its own address space only: register on another address
+/// space from inside a window is an ordinary registration.
+#[test]
+fn a_window_refuses_writers_of_its_own_address_space_only() {
+    let (mm, other) = (
+        AddressSpace::<RcuWindow>::new(),
+        AddressSpace::<RcuWindow>::new(),
+    );
+    let open = mm.invalidate_range_start(PAGE);
+    let registration = other.register(std::sync::Arc::new(Quiet)).unwrap();
+    registration.unregister();
+    let own = panic::catch_unwind(AssertUnwindSafe(|| {
+        drop(mm.register(std::sync::Arc::new(Quiet)))
+    }));
+    assert!(message(own.unwrap_err()).contains("called from inside a walk"));
+    drop(open);
+}
+
+/// A grace period ends while walks never stop: a thread that always holds a window open
+/// (it opens the next before it closes the last) must not starve a registration, because a
+/// grace period flips the counter new windows use and waits only for the old one to drain.
+#[test]
+fn rcu_window_grace_periods_end_under_a_stream_of_overlapping_windows() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+    let mm = AddressSpace::<RcuWindow>::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let walker = {
+        let (mm, stop) = (Arc::clone(&mm), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut held = mm.invalidate_range_start(PAGE);
+            while !stop.load(Ordering::Relaxed) {
+                let next = mm.invalidate_range_start(PAGE);
+                drop(held);
+                held = next;
+            }
+            drop(held);
+        })
+    };
+    let (done, registered) = mpsc::channel();
+    {
+        let mm = Arc::clone(&mm);
+        std::thread::spawn(move || {
+            for _ in 0..10 {
+                mm.register(Arc::new(Quiet)).unwrap().unregister();
+            }
+            done.send(()).unwrap();
+        });
+    }
+    let outcome = registered.recv_timeout(Duration::from_secs(20));
+    stop.store(true, Ordering::Relaxed);
+    outcome.expect("ten registrations complete while windows keep opening");
+    walker.join().unwrap();
+}

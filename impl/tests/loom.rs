@@ -13,8 +13,8 @@ mod conformance;
 mod scenarios;
 
 use emm::harness::{observe, FailOn};
-use emm::historical::{EmmStopStart, RcuPublish};
-use emm::{Chain, RcuWindow, RcuWindowRelaxedPublish, TakeAllLocks};
+use emm::historical::{EmmStopStart, RcuPublish, RcuPublishRelaxedPublish};
+use emm::{Chain, RcuWindow, RcuWindowRelaxedPublish, ReadSeq, Secondary, TakeAllLocks};
 use emm_proofs::Prop::{NoStaleSecondary, StartEndBalanced, StopStartPaired, WalkIntegrity};
 use scenarios::{Case, Expect};
 use std::collections::BTreeSet;
@@ -233,4 +233,102 @@ loom_test! {
     rcu_publish_aging_stops_at_the_first_young: RcuPublish, aging_over_two_notifiers, Expect::FindsOnly(&[WalkIntegrity]);
     /// EMM V2 loses the same invalidate_start as the seed.
     rcu_publish_loses_invalidate_start: RcuPublish, register_on_empty_chain, Expect::Finds(&[NoStaleSecondary]);
+    /// EMM V2's `rcu_assign_pointer()` is load-bearing: with the publish weakened to a relaxed
+    /// store, a walker that loads the new node reads its `next` (the node's initialisation,
+    /// `e->next = mm->emm_notifier`) without that initialisation ordered before the read, and
+    /// loom fails the execution.
+    rcu_publish_needs_the_release_publish: RcuPublishRelaxedPublish, register_vs_invalidation, Expect::DataRace;
+}
+
+/// The frames of [`fault_vs_invalidation`]: the PTE maps `OLD` until the zap maps `NEW`; `OLD`
+/// is freed once the invalidation has ended.
+const OLD: u64 = 1;
+const NEW: u64 = 2;
+
+/// KVM's fault path against one invalidation, with the page-table read lock-free as KVM's
+/// GUP-fast read is: `s = read_begin(); pte = READ_ONCE(*ptep); lock; if !read_retry(s)
+/// install pte`, while the VM runs `invalidate_start` (the notifier drops the range), the zap
+/// (`OLD` -> `NEW`) and `invalidate_end`, after which `OLD` is freed. In every execution the
+/// mirror must end without `OLD`.
+fn fault_vs_invalidation(read_begin: fn(&Secondary<Option<u64>>) -> ReadSeq) {
+    use loom::sync::atomic::AtomicU64;
+    let tlb = Arc::new(Secondary::new(None));
+    let pte = Arc::new(AtomicU64::new(OLD));
+    let vm = {
+        let (tlb, pte) = (Arc::clone(&tlb), Arc::clone(&pte));
+        loom::thread::spawn(move || {
+            *tlb.invalidate_start() = None;
+            // The zap: ptep_get_and_clear() and the new PTE. Relaxed: the order that matters
+            // is the release of invalidate_end's bump after it.
+            pte.store(NEW, Ordering::Relaxed);
+            drop(tlb.invalidate_end());
+        })
+    };
+    let fault = {
+        let (tlb, pte) = (Arc::clone(&tlb), Arc::clone(&pte));
+        loom::thread::spawn(move || {
+            let s = read_begin(&tlb);
+            // GUP-fast: READ_ONCE(*ptep), no lock. Relaxed: only read_begin orders it.
+            let frame = pte.load(Ordering::Relaxed);
+            let mut mirror = tlb.lock();
+            if !mirror.read_retry(s) {
+                *mirror = Some(frame);
+            }
+        })
+    };
+    fault.join().expect("the fault thread");
+    vm.join().expect("the VM thread");
+    assert_ne!(
+        *tlb.lock(),
+        Some(OLD),
+        "the fault maps the zapped frame, freed after the invalidation's end (no_stale_secondary)"
+    );
+}
+
+/// The fault path's snapshot-then-read order holds with `read_begin`'s acquire.
+#[test]
+fn secondary_fault_reads_the_pte_after_its_snapshot() {
+    loom::model(|| fault_vs_invalidation(Secondary::read_begin));
+}
+
+/// `read_begin`'s acquire is load-bearing: with a relaxed snapshot, loom finds the fault that
+/// reads the new sequence and the zapped PTE, passes its check and maps the freed frame.
+#[test]
+fn secondary_fault_needs_the_acquire_snapshot() {
+    let outcome = panic::catch_unwind(|| {
+        loom::model(|| fault_vs_invalidation(Secondary::read_begin_relaxed));
+    });
+    let panic = outcome.expect_err("loom must find the stale mapping");
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(
+        message.contains("maps the zapped frame"),
+        "loom failed, but not on the stale mapping: {message}"
+    );
+}
+
+/// The facade's `RwLock` under loom has std's policy: a new reader waits behind a queued
+/// writer. So a thread that takes the read lock twice while another thread's writer waits
+/// deadlocks, as on std (where a second `invalidate_range_start` on a thread holding one open,
+/// with a `register` queued, would hang), and loom reports it.
+#[test]
+fn rwlock_reader_waits_behind_a_queued_writer() {
+    let test = "rwlock_reader_waits_behind_a_queued_writer";
+    if std::env::var(CHILD).as_deref() != Ok(test) {
+        return in_child(test);
+    }
+    loom::model(|| {
+        let lock = Arc::new(emm::sync::RwLock::new(()));
+        let first = lock.read();
+        let writer = {
+            let lock = Arc::clone(&lock);
+            loom::thread::spawn(move || drop(lock.write()))
+        };
+        let second = lock.read();
+        drop((second, first));
+        writer.join().expect("the writer thread");
+    });
 }

@@ -278,3 +278,32 @@ fn take_all_locks_survives_a_panicking_callback() {
     shuttle::check_random(body, n);
     shuttle::check_pct(body, n, PCT_DEPTH);
 }
+
+/// The facade's `RwLock` under shuttle has std's policy: a new reader waits behind a queued
+/// writer, so a thread that takes the read lock twice while another thread's writer waits
+/// deadlocks, as on std, and shuttle reports it. (Shuttle's own `RwLock` fails every second
+/// read lock on one thread, waiting writer or not; std's, and this one, only the former.)
+#[test]
+fn rwlock_reader_waits_behind_a_queued_writer() {
+    let body = || {
+        let lock = Arc::new(emm::sync::RwLock::new(()));
+        let first = lock.read();
+        let writer = {
+            let lock = Arc::clone(&lock);
+            emm::sync::thread::spawn(move || drop(lock.write()))
+        };
+        // Let the writer queue (a schedule point: shuttle may also run the second read first).
+        emm::sync::thread::yield_now();
+        let second = lock.read();
+        drop((second, first));
+        writer.join().expect("the writer thread");
+    };
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| shuttle::check_dfs(body, None)));
+    let panic = outcome.expect_err("shuttle must report the deadlock");
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(message.contains("deadlock"), "not a deadlock: {message}");
+}

@@ -1,55 +1,67 @@
 //! The EMM list as the 2008 patches read, and its two registration protocols.
+//!
+//! The list is `mm->emm_notifier -> e -> e->next -> ... -> NULL`, each pointer an
+//! [`AtomicLink`]. Walkers follow it with no lock: `rcu_dereference()`, an `Acquire` load.
+//! Register and unregister change it under `mmap_sem` for write: register initialises the new
+//! node (`e->next = mm->emm_notifier`) and publishes it with `rcu_assign_pointer()`, a
+//! `Release` store; unregister unlinks with the seed's pointer stores. Nodes are never freed
+//! while the list lives (see [`Writer::nodes`]): the 2008 protocols have no grace period, so
+//! nothing here could tell when a walker is done with one.
+
+// `unsafe` only in `AtomicLink::load`, whose block says why it is sound; the loom suite
+// exercises it in every historical scenario.
+#![allow(unsafe_code)]
 
 use crate::notifier::{Notifier, Range};
 use crate::space::{Chain, RegistrationId, TornDown, Window};
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{AtomicPtr, Condvar, Mutex, MutexGuard, Ordering};
 use emm_proofs::{Callback, Variant};
 #[cfg(any(loom, feature = "trace"))]
 use emm_proofs::{Event, Op};
 use std::fmt;
+use std::ptr;
 use std::sync::Arc;
 
-/// One pointer of the list (`mm->emm_notifier` or `e->next`): each [`load`](AtomicLink::load)
-/// and [`store`](AtomicLink::store) is one indivisible step, as an aligned pointer access is.
-pub struct AtomicLink(Mutex<Option<Arc<Node>>>);
+/// One pointer of the list (`mm->emm_notifier` or `e->next`): each load and store is one
+/// indivisible step, as an aligned pointer access is. Non-null values are nodes the list owns
+/// (`Writer::nodes`).
+pub(crate) struct AtomicLink(AtomicPtr<Node>);
 
 impl AtomicLink {
-    fn new(node: Option<Arc<Node>>) -> AtomicLink {
-        AtomicLink(Mutex::new(node))
+    fn new(node: Option<&Node>) -> AtomicLink {
+        AtomicLink(AtomicPtr::new(as_ptr(node)))
     }
 
-    /// `rcu_dereference(p)`: reads the pointer.
-    pub fn load(&self) -> Option<Arc<Node>> {
-        self.0.lock().clone()
+    /// `rcu_dereference(p)`. Acquire (Rust has no consume; the kernel's is the address
+    /// dependency): pairs with the release store that made this value the link's, so the
+    /// node's initialisation (its `next`, its notifier) happens before this walker reads it.
+    fn load(&self) -> Option<&Node> {
+        let node = self.0.load(Ordering::Acquire);
+        // SAFETY: a non-null value of a link is `Arc::as_ptr` of a node that `Writer::nodes`
+        // holds until the list is dropped, and the list outlives every borrow of its links
+        // (the head's, or a node's that was itself loaded from the list), so the node outlives
+        // the returned reference. It is initialised for this thread: a node first becomes
+        // reachable through the release publish, after it was built, and the later stores
+        // link only nodes already reachable (loom checks this pairing: with a relaxed publish
+        // it reports the walker's read of the node's `next` as a causality violation).
+        unsafe { node.as_ref() }
     }
 
-    /// A plain store (or `rcu_assign_pointer`: the lock orders the node's initialisation before
-    /// it, which is what the publish barrier does).
-    pub fn store(&self, node: Option<Arc<Node>>) {
-        *self.0.lock() = node;
+    /// Stores `node` with `order`: `Release` for the publish (`rcu_assign_pointer()`),
+    /// `Relaxed` for the seed's plain stores (see [`List::store`]).
+    fn store(&self, node: Option<&Node>, order: Ordering) {
+        self.0.store(as_ptr(node), order);
     }
+}
 
-    /// [`load`](Self::load), calling `seen` with the value inside the load (where a trace
-    /// records it).
-    #[cfg(any(loom, feature = "trace"))]
-    fn load_then(&self, seen: impl FnOnce(Option<&Arc<Node>>)) -> Option<Arc<Node>> {
-        let link = self.0.lock();
-        seen(link.as_ref());
-        link.clone()
-    }
-
-    /// [`store`](Self::store), calling `done` inside the store.
-    #[cfg(any(loom, feature = "trace"))]
-    fn store_then(&self, node: Option<Arc<Node>>, done: impl FnOnce()) {
-        let mut link = self.0.lock();
-        *link = node;
-        done();
-    }
+/// The pointer a link holds for `node`.
+fn as_ptr(node: Option<&Node>) -> *mut Node {
+    node.map_or(ptr::null_mut(), |n| ptr::from_ref(n).cast_mut())
 }
 
 impl fmt::Debug for AtomicLink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &*self.0.lock() {
+        match self.load() {
             Some(node) => write!(f, "-> {:?}", node.id),
             None => f.write_str("-> NULL"),
         }
@@ -92,7 +104,7 @@ impl Gate {
 }
 
 /// A node of the list: `struct emm_notifier`.
-pub struct Node {
+pub(crate) struct Node {
     id: RegistrationId,
     notifier: Arc<dyn Notifier>,
     next: AtomicLink,
@@ -136,12 +148,17 @@ impl Delivery {
 struct Writer {
     next_id: u64,
     torn_down: bool,
+    /// Every node ever registered, owned here until the list is dropped: the links hold raw
+    /// pointers to them. The kernel freed an unregistered node at once, while a walk could
+    /// still hold it (the seed has no grace period); here the walk reads valid memory and the
+    /// harness reports the call on an unregistered notifier instead.
+    nodes: Vec<Arc<Node>>,
 }
 
 /// The EMM list shared by both historical protocols. Walks take no lock of EMM's; an
 /// invalidation or aging walk runs under the page's `anon_vma` lock, which the VM's rmap walk
 /// takes (a spinlock in 2008) and EMM's register never does.
-pub struct List {
+pub(crate) struct List {
     head: AtomicLink,
     /// `mmap_sem`, which the callers of register and unregister hold for write.
     mmap_sem: Mutex<Writer>,
@@ -153,8 +170,15 @@ pub struct List {
     /// The walker of EMM V2: `if (x) return x;`, stop at the first nonzero callback (before
     /// the accumulating fixup of 2 Apr 2008, 12:03).
     early_return: bool,
+    /// The ordering of the publish store, `rcu_assign_pointer()`: `Release`, weakened only by
+    /// loom's test that it is load-bearing.
+    publish: Ordering,
     #[cfg(any(loom, feature = "trace"))]
     trace: crate::trace::Hook,
+    /// On real threads, makes a traced access of a link and its record one step (see
+    /// [`List::one_step`]).
+    #[cfg(all(feature = "trace", not(any(loom, feature = "shuttle"))))]
+    one_step: std::sync::Mutex<()>,
 }
 
 impl fmt::Debug for List {
@@ -172,43 +196,77 @@ impl List {
             mmap_sem: Mutex::new(Writer {
                 next_id: 0,
                 torn_down: false,
+                nodes: Vec::new(),
             }),
             anon_vma: Mutex::new(()),
             stop_start,
             // The seed sits on the accumulating walker; V2 (RcuPublish) returns early.
             early_return: !stop_start,
+            publish: Ordering::Release,
             #[cfg(any(loom, feature = "trace"))]
             trace: None,
+            #[cfg(all(feature = "trace", not(any(loom, feature = "shuttle"))))]
+            one_step: std::sync::Mutex::new(()),
         }
+    }
+
+    /// Held across a traced access of a link and its record, so that a trace lists accesses
+    /// in the order they took effect. Only real threads need it: loom and shuttle run a thread
+    /// from one of their operations to the next without preempting it, so the record right
+    /// after an access is already in order, and a `std` lock held across their next operation
+    /// would stop the only thread that runs. The lock also orders the accesses it covers,
+    /// which is why the orderings of this list are checked under loom, not on real threads.
+    #[cfg(any(loom, feature = "trace"))]
+    fn one_step(&self) -> impl Sized + '_ {
+        #[cfg(not(any(loom, feature = "shuttle")))]
+        return Some(self.one_step.lock().unwrap_or_else(|p| p.into_inner()));
+        #[cfg(any(loom, feature = "shuttle"))]
+        None::<std::sync::MutexGuard<'_, ()>>
     }
 
     /// Loads `link` (the head, or a node's `next`), recording the walk's load in the load.
     #[cfg_attr(not(any(loom, feature = "trace")), allow(unused_variables))]
-    fn load(&self, link: &AtomicLink, head: bool, callback: Callback) -> Option<Arc<Node>> {
+    fn load<'a>(&self, link: &'a AtomicLink, head: bool, callback: Callback) -> Option<&'a Node> {
         #[cfg(any(loom, feature = "trace"))]
         if let Some(t) = &self.trace {
             t.point();
-            return link.load_then(|n| {
-                let node = n.map(|e| t.node(e.id));
-                t.record(&[if head {
-                    Event::LoadHead { callback, node }
-                } else {
-                    Event::LoadNext { callback, node }
-                }]);
-            });
+            let _one_step = self.one_step();
+            let loaded = link.load();
+            let node = loaded.map(|e| t.node(e.id));
+            t.record(&[if head {
+                Event::LoadHead { callback, node }
+            } else {
+                Event::LoadNext { callback, node }
+            }]);
+            return loaded;
         }
         link.load()
     }
 
     /// Stores `node` into `link`, recording `step` in the store.
     #[cfg_attr(not(any(loom, feature = "trace")), allow(unused_variables))]
-    fn store(&self, link: &AtomicLink, node: Option<Arc<Node>>, step: StoreStep) {
+    fn store(&self, link: &AtomicLink, node: Option<&Node>, step: StoreStep) {
+        let order = match step {
+            StoreStep::Publish => self.publish,
+            // The seed's unlink and its `e->next = mm->emm_notifier` are plain stores: Relaxed,
+            // as transcribed. Each points to a node already linked, built before this
+            // unregister took mmap_sem. A walker that reads such a pointer without being
+            // ordered after that node's initialisation (through the publish it loaded, or a
+            // gate) would read the node unordered, which loom reports as a causality
+            // violation; the historical loom scenarios reach none (their unregisters unlink
+            // nodes built before the threads start).
+            // (LinkNext is the node's initialisation, never a store of this function.)
+            StoreStep::Unlink | StoreStep::NextToHead | StoreStep::LinkNext => Ordering::Relaxed,
+        };
         #[cfg(any(loom, feature = "trace"))]
         if let Some(t) = &self.trace {
             t.point();
-            return link.store_then(node, || t.record(&[Event::Step(step.op())]));
+            let _one_step = self.one_step();
+            link.store(node, order);
+            t.record(&[Event::Step(step.op())]);
+            return;
         }
-        link.store(node)
+        link.store(node, order)
     }
 
     /// `emm_notify()`: `for (e = rcu_dereference(mm->emm_notifier); e; e = rcu_dereference(e->next))`.
@@ -220,7 +278,7 @@ impl List {
         let mut node = self.load(&self.head, true, callback);
         while let Some(e) = node {
             traced!(self.trace, |t| t.point());
-            let x = self.call(&e, op);
+            let x = self.call(e, op);
             young |= x;
             if x && self.early_return {
                 return true;
@@ -306,17 +364,20 @@ impl List {
             // "Bring all other notifiers into a quiescent state".
             self.notify(Delivery::Stop);
         }
-        // e->next = mm->emm_notifier: `head` only changes under mmap_sem, which we hold.
-        let first = self.load_for(StoreStep::LinkNext);
-        let e = Arc::new(Node {
+        // e->next = mm->emm_notifier: the node's initialisation, private until the publish
+        // below. `head` only changes under mmap_sem, which we hold.
+        let next = AtomicLink::new(self.load_for(StoreStep::LinkNext));
+        mmap_sem.nodes.push(Arc::new(Node {
             id,
             notifier,
-            next: AtomicLink::new(first),
+            next,
             gate: Gate::default(),
-        });
-        // rcu_assign_pointer(mm->emm_notifier, e). A walk that loaded `head` before this
+        }));
+        let e = mmap_sem.nodes.last().map(|e| &**e);
+        // rcu_assign_pointer(mm->emm_notifier, e): Release, so a walker whose acquire load
+        // reads `e` sees the initialisation above. A walk that loaded `head` before this
         // store never reaches `e`: the lost invalidate_start.
-        self.store(&self.head, Some(e), StoreStep::Publish);
+        self.store(&self.head, e, StoreStep::Publish);
         if self.stop_start {
             // "Continue notifiers": the walk now includes `e`, which was never stopped.
             self.notify(Delivery::Start);
@@ -332,11 +393,14 @@ impl List {
     /// Loads `head` for the store `step` (`e->next = head`), recording the step in the load:
     /// `head` only changes under mmap_sem, which the caller holds, so the load and the store
     /// into the private (or stopped) node are one step.
-    fn load_for(&self, step: StoreStep) -> Option<Arc<Node>> {
+    fn load_for(&self, step: StoreStep) -> Option<&Node> {
         #[cfg(any(loom, feature = "trace"))]
         if let Some(t) = &self.trace {
             t.point();
-            return self.head.load_then(|_| t.record(&[Event::Step(step.op())]));
+            let _one_step = self.one_step();
+            let first = self.head.load();
+            t.record(&[Event::Step(step.op())]);
+            return first;
         }
         let _ = step;
         self.head.load()
@@ -358,10 +422,10 @@ impl List {
         // The seed's unlink, with plain stores. Its loads read links that only change under
         // mmap_sem, which we hold.
         let mut p = self.head.load();
-        let e = match &p {
+        let e = match p {
             Some(first) if first.id == id => {
                 self.store(&self.head, first.next.load(), StoreStep::Unlink);
-                p
+                first
             }
             _ => loop {
                 let Some(prev) = p else {
@@ -370,14 +434,13 @@ impl List {
                     return;
                 };
                 let next = prev.next.load();
-                if let Some(e) = next.as_ref().filter(|e| e.id == id) {
+                if let Some(e) = next.filter(|e| e.id == id) {
                     self.store(&prev.next, e.next.load(), StoreStep::Unlink);
-                    break next;
+                    break e;
                 }
                 p = next;
             },
         };
-        let Some(e) = e else { return };
         if self.stop_start {
             // e->next = mm->emm_notifier: a walk standing on `e` goes back to the head.
             let first = self.head.load();
@@ -462,6 +525,9 @@ impl Drop for ListWindow<'_> {
 
 macro_rules! historical_chain {
     ($(#[$doc:meta])* $name:ident, $variant:expr, stop_start: $stop_start:literal) => {
+        historical_chain!($(#[$doc])* $name, $variant, stop_start: $stop_start, publish: Release);
+    };
+    ($(#[$doc:meta])* $name:ident, $variant:expr, stop_start: $stop_start:literal, publish: $publish:ident) => {
         $(#[$doc])*
         pub struct $name(List);
 
@@ -482,16 +548,23 @@ macro_rules! historical_chain {
             type Window<'a> = ListWindow<'a>;
 
             fn new() -> Self {
-                $name(List::new($stop_start))
+                $name(List {
+                    publish: Ordering::$publish,
+                    ..List::new($stop_start)
+                })
             }
 
             #[cfg(any(loom, feature = "trace"))]
             fn traced(tracer: Arc<dyn crate::trace::Tracer>) -> Self {
                 $name(List {
                     trace: Some(tracer),
+                    publish: Ordering::$publish,
                     ..List::new($stop_start)
                 })
             }
+
+            // Walks load the links with acquire loads and no lock of the writer's.
+            const WEAK_LOADS: bool = true;
 
             const RELEASES_ON_UNREGISTER: bool = $stop_start;
 
@@ -536,4 +609,15 @@ historical_chain!(
     EmmStopStart,
     Variant::EmmStopStart,
     stop_start: true
+);
+
+#[cfg(loom)]
+historical_chain!(
+    /// EMM V2 with its `rcu_assign_pointer()` weakened to a relaxed store: loom's test that the
+    /// publish's release is load-bearing (a walker that loads the new node reads its `next`
+    /// before the node's initialisation is ordered before the read). Only under loom.
+    RcuPublishRelaxedPublish,
+    Variant::EmmV2,
+    stop_start: false,
+    publish: Relaxed
 );

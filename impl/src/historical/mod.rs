@@ -18,12 +18,17 @@
 //! notifier's driver read the page table. `emm-check check --variant emm@stop-start` prints
 //! the interleaving; this crate's loom and shuttle suites find it in this code.
 //!
-//! Each pointer is an [`AtomicLink`]: one load or one store of an `Option<Arc<Node>>`, each a
-//! separate step for loom and shuttle, as the kernel's `rcu_dereference()` and plain stores
-//! are. Nodes are reference counted, so a walk that still holds an unlinked node reads valid
-//! memory here where the kernel would read freed memory; the harness reports the call on an
-//! unregistered notifier instead.
+//! Each pointer is an atomic pointer: walkers load it with `rcu_dereference()` (an `Acquire`
+//! load), register publishes with `rcu_assign_pointer()` (a `Release` store), each access a
+//! separate step for loom and shuttle. Loom checks the pairing: with the publish weakened to a
+//! relaxed store (`RcuPublishRelaxedPublish`, loom only) it finds a walker reading the new
+//! node's `next` before the node's initialisation is ordered before that read. Nodes live as
+//! long as the list, so a walk that still holds an unlinked node reads valid memory here where
+//! the kernel would read freed memory; the harness reports the call on an unregistered
+//! notifier instead.
 
 mod list;
 
-pub use list::{AtomicLink, EmmStopStart, List, Node, RcuPublish};
+#[cfg(loom)]
+pub use list::RcuPublishRelaxedPublish;
+pub use list::{EmmStopStart, RcuPublish};
