@@ -24,7 +24,7 @@ use std::time::Duration;
                   subcommand, checks every variant on the default configuration (1 invalidator, \
                   1 notifier, 1 registration, 1 unregistration) and prints a verdict table.\n\n\
                   emm-check help lists the manual's topics (traces, pictures, replay, explorer, \
-                  json, limits, input).",
+                  json, limits, input, memory).",
     disable_help_subcommand = true
 )]
 struct Cli {
@@ -51,9 +51,14 @@ enum Command {
     /// exercise each property, each violation with its shortest trace's replay line and the
     /// version and commit that fixed it.
     History(HistoryArgs),
+    /// Run C litmus tests (the kernel's format) under the model's LKMM semantics and print
+    /// herd7's verdict for each. Exit status: 0 every test agrees with its `Result:` line, 1
+    /// one does not, 2 a file does not parse or run.
+    #[command(long_about = LITMUS_LONG_ABOUT)]
+    Litmus(LitmusArgs),
     /// Print a topic of the manual (without one: the list of topics).
     Help {
-        /// The topic (traces, pictures, replay, explorer, json, limits, input).
+        /// The topic (traces, pictures, replay, explorer, json, limits, input, memory).
         topic: Option<String>,
     },
 }
@@ -209,6 +214,27 @@ pub(crate) struct HistoryArgs {
     format: Format,
 }
 
+const LITMUS_LONG_ABOUT: &str = "\
+Run C litmus tests in the kernel's format (tools/memory-model/litmus-tests/) under the model's \
+LKMM semantics (emm-check help memory) and print, for each, what herd7 prints: the final \
+states, Ok/No, and the observation Never/Sometimes/Always with the final states that satisfy \
+the condition's proposition and those that do not (distinct final states, where herd7 counts \
+executions). A test whose comment states `Result: ...` is compared with the observation.
+
+Exit status: 0 every test agrees with its stated result (or states none), 1 one disagrees, \
+2 a file cannot be read, does not parse (line and column given) or cannot run, or passes \
+--max-states.";
+
+#[derive(Args, Debug)]
+pub(crate) struct LitmusArgs {
+    /// The litmus test files.
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Stop a test's exploration after this many states (exit 2).
+    #[arg(long, default_value_t = emm_model::litmus::MAX_STATES)]
+    pub(crate) max_states: usize,
+}
+
 #[derive(Args, Debug)]
 struct ExploreArgs {
     #[command(flatten)]
@@ -238,6 +264,13 @@ pub(crate) enum Job {
     Check(CheckJob),
     Replay(ReplayJob),
     Explore(ExploreJob),
+    Litmus(LitmusJob),
+}
+
+#[derive(Debug)]
+pub(crate) struct LitmusJob {
+    pub(crate) files: Vec<PathBuf>,
+    pub(crate) max_states: usize,
 }
 
 #[derive(Debug)]
@@ -316,6 +349,7 @@ impl Plan {
             Job::Check(_) => "check",
             Job::Replay(_) => "replay",
             Job::Explore(_) => "explore",
+            Job::Litmus(_) => "litmus",
         }
     }
 
@@ -658,6 +692,10 @@ where
         Some(Command::Check(a)) => check_job(a),
         Some(Command::Replay(a)) => replay_job(a),
         Some(Command::Explore(a)) => explore_job(a),
+        Some(Command::Litmus(a)) => Ok(Job::Litmus(LitmusJob {
+            files: a.files.clone(),
+            max_states: a.max_states,
+        })),
     };
     match job {
         Ok(job) => Parsed::Run(Plan(job)),

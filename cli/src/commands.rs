@@ -2,8 +2,8 @@
 //! and `explore`.
 
 use crate::args::{
-    parse, property_name, CheckJob, ExploreJob, Format, HistoryJob, Job, Parsed, Plan, ReplayJob,
-    ReplaySource, Start,
+    parse, property_name, CheckJob, ExploreJob, Format, HistoryJob, Job, LitmusJob, Parsed, Plan,
+    ReplayJob, ReplaySource, Start,
 };
 use crate::explorer::{self, ExplorerModel};
 use crate::output::{
@@ -230,6 +230,61 @@ fn run_history(io: &mut Io<'_>, job: &HistoryJob) -> i32 {
     }
 }
 
+/// The largest litmus file read: tests are a few hundred bytes.
+const MAX_LITMUS_BYTES: u64 = 1 << 20;
+
+/// `emm-check litmus FILE...`: each test's report; then, with more than one file, a summary.
+fn run_litmus(io: &mut Io<'_>, job: &LitmusJob) -> i32 {
+    let mut status = 0;
+    let (mut agree, mut disagree, mut unstated) = (0, 0, 0);
+    for path in &job.files {
+        let shown = path.display();
+        let text = match std::fs::File::open(path).and_then(|f| {
+            let mut text = String::new();
+            f.take(MAX_LITMUS_BYTES).read_to_string(&mut text)?;
+            Ok(text)
+        }) {
+            Ok(text) => text,
+            Err(e) => {
+                say!(io.err, "emm-check: error: cannot read {shown}: {e}");
+                status = 2;
+                continue;
+            }
+        };
+        match emm_model::litmus::run(&text, job.max_states) {
+            Ok(report) => {
+                let _ = write!(io.out, "{}", report.herd());
+                let _ = writeln!(io.out);
+                match report.test.result {
+                    None => unstated += 1,
+                    Some(_) if report.disagrees() => {
+                        disagree += 1;
+                        if status == 0 {
+                            status = 1;
+                        }
+                    }
+                    Some(_) => agree += 1,
+                }
+            }
+            Err(e) => {
+                say!(
+                    io.err,
+                    "emm-check: error: {shown}:{}",
+                    crate::output::one_line(&e.to_string())
+                );
+                status = 2;
+            }
+        }
+    }
+    if job.files.len() > 1 {
+        let _ = writeln!(
+            io.out,
+            "{agree} agree with their stated Result, {disagree} disagree, {unstated} state none"
+        );
+    }
+    status
+}
+
 fn run_help(io: &mut Io<'_>, topic: &str) -> i32 {
     match crate::help::topic(topic) {
         Some(t) => {
@@ -447,6 +502,7 @@ pub fn execute(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write, style: Sty
         Job::Check(job) => run_check(&mut io, job),
         Job::Replay(job) => run_replay(&mut io, job),
         Job::Explore(job) => run_explore(&mut io, job),
+        Job::Litmus(job) => run_litmus(&mut io, job),
     }
 }
 

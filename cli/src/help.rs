@@ -32,6 +32,7 @@ topics! {
     "json": "the JSON documents of check and replay",
     "limits": "exit statuses, --max-states/--timeout/--max-memory, the up-front estimate",
     "input": "bad input: what is refused, and how",
+    "memory": "the LKMM semantics of emm-check litmus: what it models, stronger and weaker",
 }
 
 /// The topic called `name`.

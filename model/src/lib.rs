@@ -67,6 +67,8 @@ pub mod estimate;
 pub mod history;
 mod interp;
 pub mod invariants;
+pub mod litmus;
+pub mod lkmm;
 pub mod model;
 pub mod program;
 pub mod state;

@@ -8,5 +8,6 @@ mod commands;
 mod common;
 mod history;
 mod limits;
+mod litmus;
 mod parsers;
 mod pictures;

@@ -6,6 +6,7 @@ mod acyclic;
 mod common;
 mod history;
 mod inductive;
+mod lkmm;
 mod mechanisms;
 mod shortest;
 mod spec;
