@@ -16,7 +16,7 @@ use emm::harness::{observe, FailOn};
 use emm::historical::{EmmStopStart, RcuPublish, RcuPublishRelaxedPublish};
 use emm::{Chain, RcuWindow, RcuWindowRelaxedPublish, ReadSeq, Secondary, TakeAllLocks};
 use emm_proofs::Prop::{NoStaleSecondary, StartEndBalanced, StopStartPaired, WalkIntegrity};
-use scenarios::{Case, Expect};
+use scenarios::{panic_message, Case, Expect};
 use std::collections::BTreeSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -84,13 +84,7 @@ fn explore<C: Chain>(test: &str, case: Case, expect: Expect, bound: usize) {
         explored.late_loads,
         explored.goals
     );
-    let message = |panic: &Box<dyn std::any::Any + Send>| {
-        panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default()
-    };
+    let message = |panic: &Box<dyn std::any::Any + Send>| panic_message(panic.as_ref());
     match (expect, outcome) {
         (Expect::FailsNaming(p), Err(panic)) => {
             assert!(
@@ -298,12 +292,11 @@ fn secondary_fault_needs_the_acquire_snapshot() {
     let outcome = panic::catch_unwind(|| {
         loom::model(|| fault_vs_invalidation(Secondary::read_begin_relaxed));
     });
-    let panic = outcome.expect_err("loom must find the stale mapping");
-    let message = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default();
+    let message = panic_message(
+        outcome
+            .expect_err("loom must find the stale mapping")
+            .as_ref(),
+    );
     assert!(
         message.contains("maps the zapped frame"),
         "loom failed, but not on the stale mapping: {message}"

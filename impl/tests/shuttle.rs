@@ -17,7 +17,7 @@ use emm::harness::{observe, Execution, FailOn, Scenario};
 use emm::historical::EmmStopStart;
 use emm::{Chain, RcuWindow, TakeAllLocks};
 use emm_proofs::Prop::{self, NoStaleSecondary, StartEndBalanced};
-use scenarios::{Case, Expect};
+use scenarios::{panic_message, Case, Expect};
 use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
 use shuttle::{Config, FailurePersistence, Runner};
 use std::collections::BTreeSet;
@@ -135,11 +135,7 @@ fn check<C: Chain>(test: &str, case: Case, expect: Expect) {
         let panic = outcome.expect_err("shuttle must fail the exploration");
         let (_, dir) = config(test);
         std::fs::remove_dir_all(dir).ok();
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
+        let message = panic_message(panic.as_ref());
         let needle = match expect {
             Expect::FailsNaming(p) => p.name(),
             _ => "deadlock",
@@ -299,11 +295,10 @@ fn rwlock_reader_waits_behind_a_queued_writer() {
         writer.join().expect("the writer thread");
     };
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| shuttle::check_dfs(body, None)));
-    let panic = outcome.expect_err("shuttle must report the deadlock");
-    let message = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default();
+    let message = panic_message(
+        outcome
+            .expect_err("shuttle must report the deadlock")
+            .as_ref(),
+    );
     assert!(message.contains("deadlock"), "not a deadlock: {message}");
 }

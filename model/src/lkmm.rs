@@ -298,6 +298,13 @@ impl<V: Copy + Eq + Hash> World<V> {
 
     /// Thread `t` writes `value` to `x` at rank `r` (one of [`writable`](Self::writable)).
     pub fn write(&mut self, t: usize, x: u8, r: u8, value: V, release: bool) {
+        self.put(t, x, r, value, release, None);
+    }
+
+    /// The write of [`write`](Self::write) and [`rmw`](Self::rmw): a message at rank `r`
+    /// carrying the thread's `rel` view (its `acq` view for a release), joined with the view
+    /// of the message an RMW read, to which it is then glued.
+    fn put(&mut self, t: usize, x: u8, r: u8, value: V, release: bool, read: Option<View>) {
         self.insert_rank(x, r);
         let th = &self.threads[t];
         let mut view = if release {
@@ -305,13 +312,16 @@ impl<V: Copy + Eq + Hash> World<V> {
         } else {
             th.rel.clone()
         };
+        if let Some(read) = &read {
+            join(&mut view, read);
+        }
         view[x as usize] = r;
         self.memory[x as usize].insert(
             r as usize,
             Message {
                 value,
                 view,
-                glued: false,
+                glued: read.is_some(),
             },
         );
         let th = &mut self.threads[t];
@@ -341,27 +351,7 @@ impl<V: Copy + Eq + Hash> World<V> {
     pub fn rmw(&mut self, t: usize, x: u8, i: u8, value: V, acquire: bool, release: bool) {
         let read_view = self.memory[x as usize][i as usize].view.clone();
         self.read(t, x, i, acquire);
-        let r = i + 1;
-        self.insert_rank(x, r);
-        let th = &self.threads[t];
-        let mut view = if release {
-            th.acq.clone()
-        } else {
-            th.rel.clone()
-        };
-        join(&mut view, &read_view);
-        view[x as usize] = r;
-        self.memory[x as usize].insert(
-            r as usize,
-            Message {
-                value,
-                view,
-                glued: true,
-            },
-        );
-        let th = &mut self.threads[t];
-        th.cur[x as usize] = r;
-        th.acq[x as usize] = th.acq[x as usize].max(r);
+        self.put(t, x, i + 1, value, release, Some(read_view));
     }
 
     /// A barrier on thread `t`.

@@ -7,6 +7,15 @@
 use emm::harness::Scenario;
 use emm_proofs::Prop;
 
+/// The message of a panic payload (a `String` or a `&str`; empty otherwise).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 /// One scenario of the table.
 #[derive(Clone, Debug)]
 pub(crate) struct Case {
