@@ -252,15 +252,21 @@ impl<V: Copy + Eq + Hash> World<V> {
         value
     }
 
-    /// The ranks at which thread `t` may write `x`: above `cur[x]` (above `acq[x]` for a
-    /// release), not between a glued message and the one before it.
-    pub fn writable(&self, t: usize, x: u8, release: bool) -> Vec<u8> {
+    /// The rank above which thread `t` writes `x`: `cur[x]`, or `acq[x]` for a release
+    /// (which must come after everything that has propagated to the thread).
+    fn floor(&self, t: usize, x: u8, release: bool) -> u8 {
         let th = &self.threads[t];
-        let above = if release {
+        if release {
             th.acq[x as usize]
         } else {
             th.cur[x as usize]
-        };
+        }
+    }
+
+    /// The ranks at which thread `t` may write `x`: above `cur[x]` (above `acq[x]` for a
+    /// release), not between a glued message and the one before it.
+    pub fn writable(&self, t: usize, x: u8, release: bool) -> Vec<u8> {
+        let above = self.floor(t, x, release);
         let history = &self.memory[x as usize];
         (above as usize + 1..=history.len())
             .filter(|&r| r == history.len() || !history[r].glued)
@@ -332,12 +338,7 @@ impl<V: Copy + Eq + Hash> World<V> {
     /// The ranks thread `t` may read-modify-write at `x`: readable, and not already followed
     /// by a glued write.
     pub fn rmw_readable(&self, t: usize, x: u8, release: bool) -> Vec<(u8, V)> {
-        let th = &self.threads[t];
-        let from = if release {
-            th.acq[x as usize]
-        } else {
-            th.cur[x as usize]
-        };
+        let from = self.floor(t, x, release);
         let history = &self.memory[x as usize];
         (from as usize..history.len())
             .filter(|&i| history.get(i + 1).is_none_or(|next| !next.glued))
