@@ -143,3 +143,40 @@ fn the_state_limit_stops_a_test_with_exit_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("more than 3 states"), "{err}");
 }
+
+/// The kernel's own litmus tests (`tools/memory-model/litmus-tests/` and
+/// `Documentation/litmus-tests/`), when `EMM_KERNEL_LITMUS` names a directory holding them
+/// (they are not part of this repository): every one agrees with its stated `Result:` but
+/// those where this model is stronger than LKMM, as `emm-check help memory` lists.
+#[test]
+fn the_kernels_litmus_tests_agree_but_where_the_model_is_documented_stronger() {
+    let Ok(dir) = std::env::var("EMM_KERNEL_LITMUS") else {
+        return;
+    };
+    // Promise-free: load buffering is forbidden here, allowed by LKMM.
+    const STRONGER: &[&str] = &["LB+poonceonces"];
+    let mut files = Vec::new();
+    let mut pending = vec![std::path::PathBuf::from(dir)];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).expect("a directory") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "litmus") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(!files.is_empty(), "no .litmus files found");
+    let mut disagree = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("a test");
+        let report = emm_model::litmus::run(&text, emm_model::litmus::MAX_STATES)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if report.disagrees() {
+            disagree.push(report.test.name.clone());
+        }
+    }
+    disagree.sort();
+    assert_eq!(disagree, STRONGER, "of {} tests", files.len());
+}
