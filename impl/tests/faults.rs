@@ -144,3 +144,36 @@ fn rcu_window_grace_periods_end_under_a_stream_of_overlapping_windows() {
     outcome.expect("ten registrations complete while windows keep opening");
     walker.join().unwrap();
 }
+
+/// The `Debug` forms say what state they are in.
+#[test]
+fn debug_output_shows_the_state() {
+    use emm::{Chain, Secondary};
+    let tlb = Secondary::new(Some(1u64));
+    drop(tlb.invalidate_start());
+    drop(tlb.invalidate_end());
+    assert!(format!("{tlb:?}").contains("seq: 1"), "{tlb:?}");
+    let guard = tlb.invalidate_start();
+    assert!(format!("{guard:?}").contains("in_progress: 1"), "{guard:?}");
+    drop(guard);
+    let chain = RcuWindow::new();
+    let section = chain.window();
+    assert!(
+        format!("{section:?}").contains("snapshot_taken: false"),
+        "{section:?}"
+    );
+}
+
+/// A chain dropped with notifiers still linked (used through `Chain` directly, with no
+/// address space to unregister them) drops its references to them.
+#[test]
+fn rcu_window_drops_what_is_still_linked() {
+    use emm::Chain;
+    let notifier = std::sync::Arc::new(Quiet);
+    let chain = RcuWindow::new();
+    chain.register(notifier.clone()).unwrap();
+    chain.register(notifier.clone()).unwrap();
+    assert_eq!(std::sync::Arc::strong_count(&notifier), 3);
+    drop(chain);
+    assert_eq!(std::sync::Arc::strong_count(&notifier), 1);
+}
