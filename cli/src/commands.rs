@@ -239,14 +239,13 @@ fn run_litmus(io: &mut Io<'_>, job: &LitmusJob) -> i32 {
     let (mut agree, mut disagree, mut unstated) = (0, 0, 0);
     for path in &job.files {
         let shown = path.display();
-        let text = match std::fs::File::open(path).and_then(|f| {
-            let mut text = String::new();
-            f.take(MAX_LITMUS_BYTES).read_to_string(&mut text)?;
-            Ok(text)
+        let text = match read_bounded(path, MAX_LITMUS_BYTES, "a litmus test").and_then(|b| {
+            String::from_utf8(b)
+                .map_err(|_| format!("{shown} is not UTF-8 text: not a litmus test"))
         }) {
             Ok(text) => text,
             Err(e) => {
-                say!(io.err, "emm-check: error: cannot read {shown}: {e}");
+                say!(io.err, "emm-check: error: {}", crate::output::one_line(&e));
                 status = 2;
                 continue;
             }
@@ -297,18 +296,18 @@ fn run_help(io: &mut Io<'_>, topic: &str) -> i32 {
     0
 }
 
-/// Reads at most [`tracefile::MAX_FILE_BYTES`] of `path`.
-fn read_trace_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+/// Reads `path`, refusing a file larger than `limit` bytes as not a `what`.
+fn read_bounded(path: &std::path::Path, limit: u64, what: &str) -> Result<Vec<u8>, String> {
     let shown = path.display();
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     let mut bytes = Vec::new();
-    file.take(tracefile::MAX_FILE_BYTES + 1)
+    file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read {shown}: {e}"))?;
-    if bytes.len() as u64 > tracefile::MAX_FILE_BYTES {
+    if bytes.len() as u64 > limit {
         return Err(format!(
-            "{shown} is larger than {} MiB: not a trace file",
-            tracefile::MAX_FILE_BYTES >> 20
+            "{shown} is larger than {} MiB: not {what}",
+            limit >> 20
         ));
     }
     Ok(bytes)
@@ -324,7 +323,7 @@ fn replay_trace(job: &ReplayJob) -> Result<(EmmModel, Trace, Option<Prop>), Stri
             Ok((model, trace, job.property))
         }
         ReplaySource::File(path, flags) => {
-            let bytes = read_trace_file(path)?;
+            let bytes = read_bounded(path, tracefile::MAX_FILE_BYTES, "a trace file")?;
             let shown = path.display();
             let file = tracefile::parse(&bytes, job.property.map(Prop::name))
                 .map_err(|e| format!("{shown}: {e}"))?;

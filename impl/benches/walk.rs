@@ -393,10 +393,7 @@ fn latency<C: Chain + Named>(churn: bool) -> (u64, u64) {
 
 /// Prints the invalidation latencies, calm and under churn, and the p99 ratio of the two.
 fn latencies() {
-    println!(
-        "
-invalidation latency, n=4 ({LATENCY_SAMPLES} invalidations each):"
-    );
+    println!("\ninvalidation latency, n=4 ({LATENCY_SAMPLES} invalidations each):");
     fn row<C: Chain + Named>() {
         let (calm_median, calm_p99) = latency::<C>(false);
         let (churn_median, churn_p99) = latency::<C>(true);

@@ -118,11 +118,12 @@ mod backend_rwlock {
 /// deadlocks std can produce. (Loom 0.7.3's own `RwLock` also panics, "expected to be able to
 /// acquire write lock", when a writer it woke finds a reader got in first; shuttle 0.9's fails
 /// any read lock taken by a thread that already holds one, "tried to acquire a RwLock it
-/// already holds", even with no writer waiting, where std lets the second reader in.) The value itself sits in a `std` lock that the checkers
-/// do not see: the checker-level protocol already excludes a writer from readers, so that lock
-/// is never contended (the checkers run one thread at a time, and a contended `std` lock there
-/// would hang, not race). A panic while a guard is held poisons that `std` lock; the poison is
-/// ignored, as every lock of this facade ignores it.
+/// already holds", even with no writer waiting, where std lets the second reader in.) The
+/// value itself sits in a `std` lock that the checkers do not see: the checker-level protocol
+/// already excludes a writer from readers, so that lock is never contended (the checkers run
+/// one thread at a time, and a contended `std` lock there would hang, not race). A panic while
+/// a guard is held poisons that `std` lock; the poison is ignored, as every lock of this facade
+/// ignores it.
 #[cfg(any(loom, feature = "shuttle"))]
 mod checked_rwlock {
     use std::fmt;

@@ -303,6 +303,18 @@ fn secondary_fault_needs_the_acquire_snapshot() {
     );
 }
 
+/// With no writer waiting, the facade's `RwLock` under loom lets a second read lock on one
+/// thread in, as std does.
+#[test]
+fn rwlock_lets_a_second_reader_in_with_no_writer_waiting() {
+    loom::model(|| {
+        let lock = emm::sync::RwLock::new(());
+        let (first, second) = (lock.read(), lock.read());
+        drop((second, first));
+        drop(lock.write());
+    });
+}
+
 /// The facade's `RwLock` under loom has std's policy: a new reader waits behind a queued
 /// writer. So a thread that takes the read lock twice while another thread's writer waits
 /// deadlocks, as on std (where a second `invalidate_range_start` on a thread holding one open,

@@ -378,7 +378,7 @@ impl<V: Copy + Eq + Hash> World<V> {
         }
     }
 
-    /// Whether thread `t` can take lock `l` now: its last message is 0.
+    /// Whether lock `l` can be taken now: its last message is `unlocked`.
     pub fn lock_free(&self, l: u8, unlocked: V) -> bool {
         self.last(l) == unlocked
     }
@@ -390,9 +390,9 @@ impl<V: Copy + Eq + Hash> World<V> {
         let unlock_view = self.memory[l as usize][i as usize].view.clone();
         self.rmw(t, l, i, locked, true, false);
         let th = &mut self.threads[t];
+        // (`acq` already holds `unlock_acq`: it only grows.)
         let a = th.unlock_acq.clone();
         join(&mut th.cur, &a);
-        join(&mut th.acq, &a);
         join(&mut th.rel, &unlock_view);
         let u = th.unlock_cur.clone();
         join(&mut th.rel, &u);

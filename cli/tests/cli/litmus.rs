@@ -127,6 +127,13 @@ fn bad_input_is_exit_2_with_line_and_column() {
         assert!(err.contains(needle), "{text}: expected {needle} in {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
+    let path = temp_file("binary.litmus", &[0xff, 0xfe, 0x00]);
+    let (code, _, err) = cli(&["litmus", &path]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("is not UTF-8 text: not a litmus test"),
+        "{err}"
+    );
     let (code, _, err) = cli(&["litmus", "/nonexistent/t.litmus"]);
     assert_eq!(code, 2);
     assert!(err.contains("cannot read /nonexistent/t.litmus"), "{err}");

@@ -190,7 +190,7 @@ impl fmt::Debug for List {
 }
 
 impl List {
-    fn new(stop_start: bool) -> List {
+    fn new(stop_start: bool, publish: Ordering) -> List {
         List {
             head: AtomicLink::new(None),
             mmap_sem: Mutex::new(Writer {
@@ -202,7 +202,7 @@ impl List {
             stop_start,
             // The seed sits on the accumulating walker; V2 (RcuPublish) returns early.
             early_return: !stop_start,
-            publish: Ordering::Release,
+            publish,
             #[cfg(any(loom, feature = "trace"))]
             trace: None,
             #[cfg(all(feature = "trace", not(any(loom, feature = "shuttle"))))]
@@ -548,18 +548,14 @@ macro_rules! historical_chain {
             type Window<'a> = ListWindow<'a>;
 
             fn new() -> Self {
-                $name(List {
-                    publish: Ordering::$publish,
-                    ..List::new($stop_start)
-                })
+                $name(List::new($stop_start, Ordering::$publish))
             }
 
             #[cfg(any(loom, feature = "trace"))]
             fn traced(tracer: Arc<dyn crate::trace::Tracer>) -> Self {
                 $name(List {
                     trace: Some(tracer),
-                    publish: Ordering::$publish,
-                    ..List::new($stop_start)
+                    ..List::new($stop_start, Ordering::$publish)
                 })
             }
 

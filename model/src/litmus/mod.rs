@@ -147,9 +147,13 @@ impl Report {
             self.positive,
             self.negative
         );
+        let stuck = match self.explored.stuck {
+            0 => String::new(),
+            n => format!(", {n} where no thread could go on"),
+        };
         let _ = writeln!(
             out,
-            "Time {} {:.2} ({} states)",
+            "Time {} {:.2} ({} states{stuck})",
             t.name,
             self.time.as_secs_f64(),
             self.explored.states

@@ -210,7 +210,8 @@ struct Parser {
     initial: Vec<Value>,
 }
 
-/// How a primitive call is compiled.
+/// How a primitive call is compiled; the `bool` of a read or write says whether its pointer
+/// argument is written `*p` (`READ_ONCE(*p)`) rather than `p` (`smp_load_acquire(p)`).
 enum Call {
     Read(ReadKind, bool),
     Write(WriteKind, bool),
@@ -235,7 +236,6 @@ enum RmwKind {
 
 /// The primitive named `name` that reads, writes or read-modify-writes a location.
 fn call_of(name: &str) -> Option<Call> {
-    // (kind, whether the pointer argument is written `*p`)
     match name {
         "READ_ONCE" => return Some(Call::Read(ReadKind::Once, true)),
         "rcu_dereference" | "srcu_dereference" | "rcu_dereference_raw" => {
