@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use emm_model::check::CheckOptions;
 use emm_model::config::MAX_UNREGISTRATIONS;
 use emm_model::estimate::Estimate;
-use emm_model::{Config, EmmModel, Variant};
+use emm_model::{Config, EmmModel, Memory, Variant};
 use emm_proofs::{Prop, PROPERTIES};
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -120,6 +120,28 @@ pub(crate) struct ModelArgs {
     /// start without sleeping (-EAGAIN) (versions with non-blocking starts: v4.19 on).
     #[arg(long)]
     oom_reaper: bool,
+    /// The memory model: sequential consistency, or the kernel's (LKMM: lock-free loads may
+    /// read older stores; see `emm-check help memory`) [default: sc].
+    #[arg(long, value_enum)]
+    memory: Option<MemoryArg>,
+}
+
+/// `--memory`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MemoryArg {
+    /// Sequential consistency.
+    Sc,
+    /// The Linux kernel memory model, operationally.
+    Lkmm,
+}
+
+impl From<MemoryArg> for Memory {
+    fn from(m: MemoryArg) -> Memory {
+        match m {
+            MemoryArg::Sc => Memory::Sc,
+            MemoryArg::Lkmm => Memory::Lkmm,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -212,6 +234,9 @@ pub(crate) struct HistoryArgs {
     /// Output format (text, json or svg).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// The memory model every probe runs under [default: sc].
+    #[arg(long, value_enum)]
+    memory: Option<MemoryArg>,
 }
 
 const LITMUS_LONG_ABOUT: &str = "\
@@ -278,6 +303,7 @@ pub(crate) struct HistoryJob {
     pub(crate) families: Vec<emm_proofs::Family>,
     pub(crate) threads: usize,
     pub(crate) format: Format,
+    pub(crate) memory: Memory,
 }
 
 #[derive(Debug)]
@@ -445,6 +471,7 @@ impl ModelArgs {
             aging: self.aging,
             vma_faults: self.vma_faults.unwrap_or(0),
             oom_reaper: self.oom_reaper,
+            memory: self.memory.map_or(Memory::Sc, Memory::from),
         };
         config.validate().map_err(|e| e.to_string())?;
         if let Some(v) = variant {
@@ -502,6 +529,12 @@ impl ModelArgs {
                     "wrong configuration: the file's trace was made without {flag}"
                 ));
             }
+        }
+        if let Some(m) = self.memory.map(Memory::from).filter(|&m| m != c.memory) {
+            return Err(format!(
+                "wrong configuration: the file's trace was made with --memory {}, not {m}",
+                c.memory
+            ));
         }
         let mut config = c;
         if let Some(names) = &self.targets {
@@ -621,6 +654,7 @@ fn history_job(a: &HistoryArgs) -> Result<Job, String> {
             .map(usize::from)
             .unwrap_or(CheckOptions::default().threads),
         format: a.format,
+        memory: a.memory.map_or(Memory::Sc, Memory::from),
     }))
 }
 

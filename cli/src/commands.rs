@@ -12,7 +12,7 @@ use crate::output::{
 use crate::progress::{Stderr, Style};
 use crate::{on_impl, tracefile};
 use emm_model::check::CheckOptions;
-use emm_model::{check, estimate, Config, EmmModel, Trace, Variant};
+use emm_model::{check, estimate, Config, EmmModel, Memory, Trace, Variant};
 use emm_proofs::{Expectation, Prop, PROPERTIES};
 use serde_json::json;
 use std::ffi::OsString;
@@ -87,11 +87,13 @@ fn run_default(io: &mut Io<'_>) -> i32 {
     say!(io.out);
     say!(
         io.out,
-        "{:<40} {:<10} {:<40} {:>8} {:>8}",
+        "{:<40} {:<9} {:<9} {:<44} {:>8} {:>8} {:>8}",
         "variant",
-        "verdict",
+        "sc",
+        "lkmm",
         "violated properties",
-        "states",
+        "sc st.",
+        "lkmm st.",
         "seconds"
     );
     let opts = CheckOptions {
@@ -111,26 +113,58 @@ fn run_default(io: &mut Io<'_>) -> i32 {
                 "{variant} has no unregister: checked with --unregistrations 0"
             ));
         }
-        let r = check(variant, config, &opts);
-        complete &= r.limit.is_none();
-        // One violated property per line, so the table stays narrow; advisory ones marked.
-        let mut lines = r.violated().into_iter().map(|p| match p.info().standing {
-            emm_proofs::Standing::Guarantee => p.name().to_string(),
-            emm_proofs::Standing::Advisory => format!("({} advisory)", p.name()),
+        let sc = check(variant, config, &opts);
+        let lkmm = check(
+            variant,
+            Config {
+                memory: Memory::Lkmm,
+                ..config
+            },
+            &opts,
+        );
+        complete &= sc.limit.is_none() && lkmm.limit.is_none();
+        if lkmm.stats.histories_capped {
+            notes.push(format!(
+                "{variant} under lkmm: a weak history reached {} stores (a loop that stores on \
+                 every turn); older stores were dropped",
+                emm_model::weak::HISTORY_CAP
+            ));
+        }
+        // One violated property per line, so the table stays narrow; advisory ones marked,
+        // and those only the weak memory model breaks.
+        let sc_violated = sc.violated();
+        let mut all = sc_violated.clone();
+        all.extend(
+            lkmm.violated()
+                .into_iter()
+                .filter(|p| !sc_violated.contains(p)),
+        );
+        let mut lines = all.into_iter().map(|p| {
+            let name = match p.info().standing {
+                emm_proofs::Standing::Guarantee => p.name().to_string(),
+                emm_proofs::Standing::Advisory => format!("({} advisory)", p.name()),
+            };
+            if sc_violated.contains(&p) {
+                name
+            } else {
+                format!("{name} (lkmm only)")
+            }
         });
         say!(
             io.out,
-            "{:<40} {:<10} {:<40} {:>8} {:>8.3}",
+            "{:<40} {:<9} {:<9} {:<44} {:>8} {:>8} {:>8.3}",
             variant.name(),
-            r.verdict.as_str(),
+            sc.verdict.as_str(),
+            lkmm.verdict.as_str(),
             lines.next().unwrap_or_else(|| "-".into()),
-            r.stats.unique_states,
-            r.stats.seconds
+            sc.stats.unique_states,
+            lkmm.stats.unique_states,
+            sc.stats.seconds + lkmm.stats.seconds
         );
         for more in lines {
-            say!(io.out, "{:<40} {:<10} {more}", "", "");
+            say!(io.out, "{:<40} {:<9} {:<9} {more}", "", "", "");
         }
-        for g in r.unreached() {
+        for g in sc.unreached() {
             warnings.push(format!(
                 "warning: {variant}: goal {g} was never reached (vacuous there)"
             ));
@@ -204,7 +238,7 @@ fn run_history(io: &mut Io<'_>, job: &HistoryJob) -> i32 {
         progress: Arc::clone(&io.progress),
         ..CheckOptions::default()
     };
-    let h = emm_model::history::history(&job.families, &opts);
+    let h = emm_model::history::history_under(&job.families, job.memory, &opts);
     match job.format {
         Format::Json => say!(
             io.out,
@@ -343,6 +377,16 @@ fn run_replay(io: &mut Io<'_>, job: &ReplayJob) -> i32 {
         Err(e) => return usage_error(io, &e),
     };
     if let Some(protocol) = &job.on_impl {
+        if model.config.memory != Memory::Sc {
+            // The implementation steps its threads one at a time on this machine: each step
+            // sees the ones before it, so it can only follow a trace in which every load reads
+            // the last store.
+            return usage_error(
+                io,
+                "--on-impl replays sequentially consistent traces (--memory sc): the real code, \
+                 released one step at a time, cannot make a load read an older store",
+            );
+        }
         let protocol = if protocol.is_empty() {
             model.variant.name()
         } else {
@@ -440,7 +484,7 @@ fn explore_start(model: &EmmModel, start: &Start) -> Result<(String, String), St
                     )
                 }
             })?;
-            Trace::from_threads(model, init.clone(), threads).map_err(|e| e.to_string())?
+            Trace::from_steps(model, init.clone(), threads).map_err(|e| e.to_string())?
         }
     };
     let what = match start {

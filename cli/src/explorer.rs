@@ -15,7 +15,7 @@
 
 use crate::picture::{self, Panel};
 use emm_model::state::State;
-use emm_model::trace::{changes, describe, readable, Trace};
+use emm_model::trace::{changes, describe_step, readable, Trace};
 use emm_model::{EmmModel, Step};
 use emm_proofs::{Expectation, Outcome, Prop};
 use stateright::{Model, Path, Property};
@@ -148,13 +148,13 @@ impl Model for ExplorerModel {
     }
 
     fn format_step(&self, last: &Shown, action: Step) -> Option<String> {
-        let t = action.0 as usize;
-        let next = self.inner.apply(&last.state, t);
+        let t = action.thread as usize;
+        let next = self.inner.apply_step(&last.state, action);
         let changed = changes(&self.inner, &last.state, &next);
         Some(format!(
             "{}: {}{}\n\n{}",
             self.inner.actors()[t].id,
-            describe(&self.inner, &last.state, t),
+            describe_step(&self.inner, &last.state, action),
             if changed.is_empty() {
                 String::new()
             } else {
@@ -167,11 +167,8 @@ impl Model for ExplorerModel {
     fn as_svg(&self, path: Path<Shown, Step>) -> Option<String> {
         let steps = path.into_vec();
         let init = steps.first()?.0.state.clone();
-        let threads: Vec<usize> = steps
-            .iter()
-            .filter_map(|(_, a)| a.map(|s| s.0 as usize))
-            .collect();
-        let trace = Trace::from_threads(&self.inner, init, &threads).ok()?;
+        let taken: Vec<Step> = steps.iter().filter_map(|(_, a)| *a).collect();
+        let trace = Trace::from_steps(&self.inner, init, &taken).ok()?;
         let panel = trace_panel(&self.inner, &trace, None);
         Some(picture::svg(&[panel]))
     }

@@ -45,7 +45,8 @@ pub fn text(h: &History) -> String {
     let _ = writeln!(
         out,
         "emm-check history: every version, on the smallest configurations that exercise each \
-         property"
+         property (memory model: {})",
+        h.memory
     );
     let _ = writeln!(out);
     let _ = writeln!(out, "probes:");

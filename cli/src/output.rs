@@ -59,6 +59,7 @@ fn stats_json(s: &Stats) -> serde_json::Value {
         "bytes_per_state": s.bytes_per_state,
         "shortest_seconds": s.shortest_seconds,
         "peak_rss_bytes": s.peak_rss_bytes,
+        "histories_capped": s.histories_capped,
     })
 }
 
@@ -67,13 +68,19 @@ pub(crate) fn trace_json(trace: &Trace) -> serde_json::Value {
     trace
         .steps
         .iter()
-        .map(|s| {
-            json!({
+        .zip(&trace.reads)
+        .map(|(s, &read)| {
+            let mut step = json!({
                 "step": s.step,
                 "actor": s.actor,
                 "action": s.action,
                 "state": s.state,
-            })
+            });
+            // Which store a lock-free load read under lkmm (absent: the last one).
+            if read > 0 {
+                step["read"] = json!(read);
+            }
+            step
         })
         .collect()
 }
@@ -96,6 +103,7 @@ pub fn config_json(c: &Config) -> serde_json::Value {
         "aging": c.aging,
         "vma_faults": c.vma_faults,
         "oom_reaper": c.oom_reaper,
+        "memory": c.memory.name(),
     })
 }
 
@@ -151,6 +159,15 @@ pub(crate) fn print_text(io: &mut Io<'_>, r: &CheckReport) {
         s.states_per_second / 1e6,
         s.bytes_per_state
     );
+    if s.histories_capped {
+        say!(
+            out,
+            "note: a weak location's history reached {} stores and lost older ones a thread \
+             could still read (a loop that stores on every turn): reads of those were not \
+             explored",
+            emm_model::weak::HISTORY_CAP
+        );
+    }
     if let Some(l) = r.limit {
         say!(
             out,

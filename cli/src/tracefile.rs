@@ -8,10 +8,10 @@
 //! cannot take there, or a step that the model takes but describes differently from the file
 //! (the file was written for another configuration, or edited).
 
-use emm_model::config::{Config, Variant, MAX_UNREGISTRATIONS};
+use emm_model::config::{Config, Memory, Variant, MAX_UNREGISTRATIONS};
 use emm_model::state::State;
-use emm_model::trace::{changes, describe, Trace};
-use emm_model::EmmModel;
+use emm_model::trace::Trace;
+use emm_model::{EmmModel, Step};
 use serde_json::Value;
 
 /// The most bytes of a trace file that are read: far more than any trace of the bounded
@@ -28,6 +28,9 @@ pub struct FileStep {
     pub action: String,
     /// The shared state it changed, as the model describes it.
     pub state: String,
+    /// Under `--memory lkmm`, which store its lock-free load read, counted back from the last
+    /// (`"read"`, absent for 0).
+    pub read: u8,
 }
 
 /// A trace read from a file: the variant and configuration it was made on, and its steps.
@@ -127,6 +130,13 @@ fn parse_config(doc: &Value) -> Result<Config, String> {
             None => false,
             Some(_) => flag(c, "oom_reaper")?,
         },
+        memory: match c.get("memory") {
+            None | Some(Value::Null) => Memory::Sc,
+            Some(v) => v
+                .as_str()
+                .and_then(Memory::from_name)
+                .ok_or_else(|| format!("config.memory is {}, not \"sc\" or \"lkmm\"", short(v)))?,
+        },
     };
     config
         .validate()
@@ -154,10 +164,18 @@ fn parse_steps(trace: &Value) -> Result<Vec<FileStep>, String> {
                 ))
             }
         }
+        let read = match step.get("read") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u8::try_from(n).ok())
+                .ok_or_else(|| format!("{what}'s read is {}, not a count", short(v)))?,
+        };
         out.push(FileStep {
             actor: text(step, "actor", &what)?.to_string(),
             action: text(step, "action", &what)?.to_string(),
             state: text(step, "state", &what)?.to_string(),
+            read,
         });
     }
     Ok(out)
@@ -246,7 +264,10 @@ pub fn replay(model: &EmmModel, file: &TraceFile) -> Result<Trace, String> {
                 names.join(", ")
             )
         })?;
-        threads.push(t);
+        threads.push(Step {
+            thread: t as u8,
+            read: s.read,
+        });
     }
     let mut first_error = None;
     for init in model.initial_states() {
@@ -260,45 +281,43 @@ pub fn replay(model: &EmmModel, file: &TraceFile) -> Result<Trace, String> {
     Err(first_error.unwrap_or_else(|| "the model has no initial state".into()))
 }
 
-/// Replays the file's steps (as `threads`) from `init`, stopping at the first step that the
+/// Replays the file's steps (as `steps`) from `init`, stopping at the first step that the
 /// model cannot take or that it describes differently from the file.
 fn replay_from(
     model: &EmmModel,
     init: State,
-    threads: &[usize],
+    steps: &[Step],
     file: &TraceFile,
 ) -> Result<Trace, String> {
-    let mut s = init.clone();
-    for (i, (&t, f)) in threads.iter().zip(&file.steps).enumerate() {
-        if !model.enabled(&s, t) {
-            // The trace of the steps so far says which actors could step instead.
-            return Err(match Trace::from_threads(model, init, &threads[..=i]) {
-                Err(e) => format!("the path leaves the model: {e}"),
-                Ok(_) => format!("the path leaves the model at step {}", i + 1),
-            });
-        }
-        let action = describe(model, &s, t);
-        let next = model.apply(&s, t);
-        let changed = changes(model, &s, &next);
-        if action != f.action {
+    // Step by step, so that the first step the model describes differently is reported
+    // before any later step that the model cannot take. (Each prefix is replayed anew: a
+    // trace is a few hundred steps at most.)
+    let mut trace = Trace::from_steps(model, init.clone(), &[])
+        .map_err(|e| format!("the path leaves the model: {e}"))?;
+    for (i, f) in file.steps.iter().enumerate().take(steps.len()) {
+        trace = Trace::from_steps(model, init.clone(), &steps[..=i])
+            .map_err(|e| format!("the path leaves the model: {e}"))?;
+        let ours = &trace.steps[i];
+        if ours.action != f.action {
             return Err(format!(
-                "step {}: the file says {} did '{}', but here it does '{action}' (a trace of \
+                "step {}: the file says {} did '{}', but here it does '{}' (a trace of \
                  another configuration, or edited)",
                 i + 1,
                 f.actor,
-                f.action
+                f.action,
+                ours.action
             ));
         }
-        if changed != f.state {
+        if ours.state != f.state {
             return Err(format!(
                 "step {}: the file says {}'s step changed '{}', but here it changes \
-                 '{changed}' (a trace of another configuration, or edited)",
+                 '{}' (a trace of another configuration, or edited)",
                 i + 1,
                 f.actor,
-                f.state
+                f.state,
+                ours.state
             ));
         }
-        s = next;
     }
-    Trace::from_threads(model, init, threads).map_err(|e| format!("the path leaves the model: {e}"))
+    Ok(trace)
 }

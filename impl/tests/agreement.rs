@@ -43,6 +43,9 @@ fn config(variant: Variant) -> Config {
         aging: true,
         vma_faults: 0,
         oom_reaper: false,
+        // The implementation's runs are compared step by step with the model's: the
+        // sequentially consistent one, whose steps read the last stores.
+        memory: emm_model::Memory::Sc,
     }
 }
 

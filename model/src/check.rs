@@ -229,6 +229,9 @@ pub struct Stats {
     pub shortest_seconds: f64,
     /// Peak resident memory of the whole process so far (`VmHWM`), in bytes.
     pub peak_rss_bytes: u64,
+    /// Under lkmm, some weak location's history reached the cap and lost stores a thread
+    /// could still have read ([`EmmModel::histories_capped`]).
+    pub histories_capped: bool,
 }
 
 /// Everything one check found.
@@ -426,8 +429,8 @@ pub fn check_model(model: EmmModel, opts: &CheckOptions) -> CheckReport {
             (Expectation::Sometimes, false) => Status::Unreached,
         };
         let trace = found.map(|path| {
-            let (init, threads) = path_threads(path.clone());
-            Trace::from_threads(&model, init, &threads).expect("a checker path replays")
+            let (init, steps) = path_steps(path.clone());
+            Trace::from_steps(&model, init, &steps).expect("a checker path replays")
         });
         properties.push(PropertyResult {
             prop: p.prop,
@@ -452,7 +455,7 @@ pub fn check_model(model: EmmModel, opts: &CheckOptions) -> CheckReport {
             for p in properties.iter_mut() {
                 if let Some((init, threads)) = found.get(p.name) {
                     p.trace = Some(
-                        Trace::from_threads(&model, init.clone(), threads)
+                        Trace::from_steps(&model, init.clone(), threads)
                             .expect("a checker path replays"),
                     );
                     p.shortest = true;
@@ -464,6 +467,7 @@ pub fn check_model(model: EmmModel, opts: &CheckOptions) -> CheckReport {
     stats.shortest_seconds = t_short.elapsed().as_secs_f64();
     stats.seconds = t0.elapsed().as_secs_f64();
     stats.peak_rss_bytes = peak_resident_bytes();
+    stats.histories_capped = model.histories_capped();
 
     // An advisory property is reported under its name but does not make the verdict.
     let verdict = if properties
@@ -485,18 +489,15 @@ pub fn check_model(model: EmmModel, opts: &CheckOptions) -> CheckReport {
     }
 }
 
-/// Paths found by a search, by property: each an initial state and the thread of each step.
-pub type Paths = BTreeMap<&'static str, (State, Vec<usize>)>;
+/// Paths found by a search, by property: each an initial state and its steps.
+pub type Paths = BTreeMap<&'static str, (State, Vec<Step>)>;
 
-/// A checker path as its initial state and the thread of each step.
-fn path_threads(path: stateright::Path<State, Step>) -> (State, Vec<usize>) {
+/// A checker path as its initial state and its steps.
+fn path_steps(path: stateright::Path<State, Step>) -> (State, Vec<Step>) {
     let steps = path.into_vec();
     let init = steps[0].0.clone();
-    let threads = steps
-        .iter()
-        .filter_map(|(_, a)| a.map(|s| s.0 as usize))
-        .collect();
-    (init, threads)
+    let taken = steps.iter().filter_map(|(_, a)| *a).collect();
+    (init, taken)
 }
 
 /// A path to each property in `wanted`, as its initial state and thread steps, from one
@@ -532,7 +533,7 @@ fn bfs(
     searched.halt_switch().store(false, Ordering::Relaxed);
     let found = wanted
         .into_iter()
-        .filter_map(|name| Some((name, path_threads(checker.discovery(name)?))))
+        .filter_map(|name| Some((name, path_steps(checker.discovery(name)?))))
         .collect();
     (found, limit)
 }

@@ -42,6 +42,44 @@ pub struct Config {
     /// notifier `n0` cannot start without sleeping (`-EAGAIN`): versions with non-blocking
     /// starts only.
     pub oom_reaper: bool,
+    /// The memory model the steps run under.
+    pub memory: Memory,
+}
+
+/// The memory model a check runs under.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Memory {
+    /// Sequential consistency: every load reads the last store, barriers order nothing more.
+    #[default]
+    Sc,
+    /// The kernel's memory model, operationally ([`crate::lkmm`]): the locations that some
+    /// step accesses without the lock their writers hold carry message histories, each
+    /// thread a view of them, and a lock-free load may read any store its view allows.
+    Lkmm,
+}
+
+impl Memory {
+    /// Both, in the order the verdict tables show them.
+    pub const ALL: [Memory; 2] = [Memory::Sc, Memory::Lkmm];
+
+    /// Its name on the command line and in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Memory::Sc => "sc",
+            Memory::Lkmm => "lkmm",
+        }
+    }
+
+    /// The memory model called `name`.
+    pub fn from_name(name: &str) -> Option<Memory> {
+        Memory::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+impl fmt::Display for Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Default for Config {
@@ -58,6 +96,7 @@ impl Default for Config {
             aging: false,
             vma_faults: 0,
             oom_reaper: false,
+            memory: Memory::Sc,
         }
     }
 }
@@ -261,6 +300,9 @@ impl Config {
             if on {
                 s.push_str(flag);
             }
+        }
+        if self.memory != Memory::Sc {
+            s.push_str(&format!(" --memory {}", self.memory));
         }
         s
     }

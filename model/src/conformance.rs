@@ -81,7 +81,7 @@ pub fn expected_event(model: &EmmModel, s: &State, t: usize) -> Option<Event> {
         Op::Snapshot => Event::Snapshot {
             released: d.released,
         },
-        Op::ReadPte => Event::ReadPte { frame: some(s.pte) },
+        Op::ReadPte | Op::ReadPteLocked => Event::ReadPte { frame: some(s.pte) },
         Op::CheckInstall | Op::ReadRetryInstall => Event::CheckInstall {
             outcome: if d.released {
                 FaultOutcome::Released

@@ -10,7 +10,7 @@
 //! what the checker found.
 
 use crate::check::{check, CheckOptions, CheckReport, Status};
-use crate::config::{Config, Variant};
+use crate::config::{Config, Memory, Variant};
 use crate::program::Programs;
 use crate::trace::Trace;
 use emm_proofs::{Expectation, Family, Prop};
@@ -64,6 +64,7 @@ const fn probe(
             aging: extra.aging,
             vma_faults: extra.vma_faults,
             oom_reaper: extra.oom_reaper,
+            memory: Memory::Sc,
         },
     }
 }
@@ -174,6 +175,8 @@ pub struct Row {
 pub struct History {
     /// One row per version, families in order, oldest first.
     pub rows: Vec<Row>,
+    /// The memory model its checks ran under.
+    pub memory: Memory,
     /// Seconds in all.
     pub seconds: f64,
 }
@@ -202,11 +205,15 @@ pub fn columns() -> impl Iterator<Item = Prop> {
         .filter(|p| p.expectation() == Expectation::Always && *p != Prop::InductiveInvariant)
 }
 
-fn row(variant: Variant, opts: &CheckOptions) -> Row {
+fn row(variant: Variant, memory: Memory, opts: &CheckOptions) -> Row {
     let t0 = Instant::now();
     let mut reports: Vec<(Probe, CheckReport)> = Vec::new();
     for probe in PROBES.iter().filter(|p| runs_on(p, variant)) {
-        reports.push((*probe, check(variant, probe.config, opts)));
+        let config = Config {
+            memory,
+            ..probe.config
+        };
+        reports.push((*probe, check(variant, config, opts)));
     }
     let mut cells = Vec::new();
     for prop in columns() {
@@ -254,11 +261,16 @@ fn row(variant: Variant, opts: &CheckOptions) -> Row {
 /// shortest-path search gives each violation's trace), and links each violation to the next
 /// version that holds.
 pub fn history(families: &[Family], opts: &CheckOptions) -> History {
+    history_under(families, Memory::Sc, opts)
+}
+
+/// [`history`] under `memory`: every probe's configuration run under that memory model.
+pub fn history_under(families: &[Family], memory: Memory, opts: &CheckOptions) -> History {
     let t0 = Instant::now();
     let mut rows: Vec<Row> = Variant::ALL
         .into_iter()
         .filter(|v| families.contains(&v.family()))
-        .map(|v| row(v, opts))
+        .map(|v| row(v, memory, opts))
         .collect();
     let status = |rows: &[Row], v: Variant, prop: Prop| {
         rows.iter()
@@ -290,6 +302,7 @@ pub fn history(families: &[Family], opts: &CheckOptions) -> History {
     }
     History {
         rows,
+        memory,
         seconds: t0.elapsed().as_secs_f64(),
     }
 }

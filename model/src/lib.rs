@@ -75,6 +75,7 @@ pub mod state;
 pub mod trace;
 
 pub use check::{check, CheckOptions, CheckReport, Progress, Silent, Status, Verdict};
-pub use config::{Config, ConfigError, Variant};
+pub use config::{Config, ConfigError, Memory, Variant};
+pub use interp::weak;
 pub use model::{EmmModel, Step};
 pub use trace::Trace;

@@ -46,8 +46,13 @@
 
 use std::hash::Hash;
 
-/// A view: for each location, the rank of a message.
-pub type View = Vec<u8>;
+/// The most locations a world has: views are fixed arrays, so that a state with its views
+/// clones without allocating one per view.
+pub const MAX_LOCATIONS: usize = 32;
+
+/// A view: for each location, the rank of a message (the locations past the world's own stay
+/// 0).
+pub type View = [u8; MAX_LOCATIONS];
 
 /// `a ⊔= b`, pointwise.
 fn join(a: &mut View, b: &View) {
@@ -67,58 +72,8 @@ pub struct Message<V> {
     pub glued: bool,
 }
 
-/// A barrier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Fence {
-    /// `smp_mb()`.
-    Mb,
-    /// `smp_wmb()`.
-    Wmb,
-    /// `smp_rmb()`.
-    Rmb,
-    /// `smp_mb__before_atomic()`.
-    MbBeforeAtomic,
-    /// `smp_mb__after_atomic()`.
-    MbAfterAtomic,
-    /// `smp_mb__after_spinlock()`.
-    MbAfterSpinlock,
-    /// `smp_mb__after_unlock_lock()`.
-    MbAfterUnlockLock,
-    /// `smp_mb__after_srcu_read_unlock()`.
-    MbAfterSrcuReadUnlock,
-}
-
-impl Fence {
-    /// The kernel's name of the barrier.
-    pub fn name(self) -> &'static str {
-        match self {
-            Fence::Mb => "smp_mb",
-            Fence::Wmb => "smp_wmb",
-            Fence::Rmb => "smp_rmb",
-            Fence::MbBeforeAtomic => "smp_mb__before_atomic",
-            Fence::MbAfterAtomic => "smp_mb__after_atomic",
-            Fence::MbAfterSpinlock => "smp_mb__after_spinlock",
-            Fence::MbAfterUnlockLock => "smp_mb__after_unlock_lock",
-            Fence::MbAfterSrcuReadUnlock => "smp_mb__after_srcu_read_unlock",
-        }
-    }
-
-    /// The barrier named `name`, if it is one.
-    pub fn from_name(name: &str) -> Option<Fence> {
-        [
-            Fence::Mb,
-            Fence::Wmb,
-            Fence::Rmb,
-            Fence::MbBeforeAtomic,
-            Fence::MbAfterAtomic,
-            Fence::MbAfterSpinlock,
-            Fence::MbAfterUnlockLock,
-            Fence::MbAfterSrcuReadUnlock,
-        ]
-        .into_iter()
-        .find(|f| f.name() == name)
-    }
-}
+/// A barrier: the kernel's, as the protocols' programs and the litmus tests name them.
+pub use emm_proofs::Barrier as Fence;
 
 /// What a read-modify-write computes from the value it reads.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -147,7 +102,7 @@ pub enum RmwOrder {
 }
 
 /// One thread's views.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Views {
     /// What it may read, and above which it writes.
     pub cur: View,
@@ -172,7 +127,10 @@ pub struct Domain {
 
 /// The weak part of a state: every location's history, every thread's views, the barrier
 /// view and the RCU domains.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// `Hash` is written by hand: it hashes each view's components of the world's own locations
+/// only (the rest are always 0), which halves what the checker hashes per state.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct World<V> {
     /// Each location's messages, in coherence order.
     pub memory: Vec<Vec<Message<V>>>,
@@ -184,16 +142,44 @@ pub struct World<V> {
     pub domains: Vec<Domain>,
 }
 
+impl<V: Hash> Hash for World<V> {
+    fn hash<H: std::hash::Hasher>(&self, hasher: &mut H) {
+        let n = self.memory.len();
+        for history in &self.memory {
+            hasher.write_usize(history.len());
+            for m in history {
+                m.value.hash(hasher);
+                hasher.write(&m.view[..n]);
+                hasher.write_u8(m.glued as u8);
+            }
+        }
+        for th in &self.threads {
+            for v in [&th.cur, &th.acq, &th.rel, &th.unlock_cur, &th.unlock_acq] {
+                hasher.write(&v[..n]);
+            }
+        }
+        hasher.write(&self.sc[..n]);
+        for d in &self.domains {
+            hasher.write(&d.gp[..n]);
+            hasher.write(&d.exits[..n]);
+        }
+    }
+}
+
 impl<V: Copy + Eq + Hash> World<V> {
     /// Locations holding `initial`, `threads` threads with empty views, `domains` domains.
     pub fn new(initial: &[V], threads: usize, domains: usize) -> World<V> {
-        let bottom = vec![0; initial.len()];
+        assert!(
+            initial.len() <= MAX_LOCATIONS,
+            "at most {MAX_LOCATIONS} locations"
+        );
+        let bottom = [0; MAX_LOCATIONS];
         let views = Views {
-            cur: bottom.clone(),
-            acq: bottom.clone(),
-            rel: bottom.clone(),
-            unlock_cur: bottom.clone(),
-            unlock_acq: bottom.clone(),
+            cur: bottom,
+            acq: bottom,
+            rel: bottom,
+            unlock_cur: bottom,
+            unlock_acq: bottom,
         };
         World {
             memory: initial
@@ -201,16 +187,16 @@ impl<V: Copy + Eq + Hash> World<V> {
                 .map(|&value| {
                     vec![Message {
                         value,
-                        view: bottom.clone(),
+                        view: bottom,
                         glued: false,
                     }]
                 })
                 .collect(),
             threads: vec![views; threads],
-            sc: bottom.clone(),
+            sc: bottom,
             domains: vec![
                 Domain {
-                    gp: bottom.clone(),
+                    gp: bottom,
                     exits: bottom,
                 };
                 domains
@@ -241,7 +227,7 @@ impl<V: Copy + Eq + Hash> World<V> {
     /// `smp_load_acquire` and `rcu_dereference`.
     pub fn read(&mut self, t: usize, x: u8, i: u8, acquire: bool) -> V {
         let message = &self.memory[x as usize][i as usize];
-        let (value, view) = (message.value, message.view.clone());
+        let (value, view) = (message.value, message.view);
         let th = &mut self.threads[t];
         th.cur[x as usize] = th.cur[x as usize].max(i);
         join(&mut th.acq, &view);
@@ -313,11 +299,7 @@ impl<V: Copy + Eq + Hash> World<V> {
     fn put(&mut self, t: usize, x: u8, r: u8, value: V, release: bool, read: Option<View>) {
         self.insert_rank(x, r);
         let th = &self.threads[t];
-        let mut view = if release {
-            th.acq.clone()
-        } else {
-            th.rel.clone()
-        };
+        let mut view = if release { th.acq } else { th.rel };
         if let Some(read) = &read {
             join(&mut view, read);
         }
@@ -350,7 +332,7 @@ impl<V: Copy + Eq + Hash> World<V> {
     /// [`rmw_readable`](Self::rmw_readable)) and writes `value` glued right after it.
     /// `acquire` and `release` give the read and the write their halves.
     pub fn rmw(&mut self, t: usize, x: u8, i: u8, value: V, acquire: bool, release: bool) {
-        let read_view = self.memory[x as usize][i as usize].view.clone();
+        let read_view = self.memory[x as usize][i as usize].view;
         self.read(t, x, i, acquire);
         self.put(t, x, i + 1, value, release, Some(read_view));
     }
@@ -360,15 +342,15 @@ impl<V: Copy + Eq + Hash> World<V> {
         let th = &mut self.threads[t];
         match fence {
             Fence::Wmb => {
-                let cur = th.cur.clone();
+                let cur = th.cur;
                 join(&mut th.rel, &cur);
             }
             Fence::Rmb => {
-                let acq = th.acq.clone();
+                let acq = th.acq;
                 join(&mut th.cur, &acq);
             }
             _ => {
-                let mut w = th.acq.clone();
+                let mut w = th.acq;
                 join(&mut w, &self.sc);
                 th.cur.clone_from(&w);
                 th.acq.clone_from(&w);
@@ -387,14 +369,14 @@ impl<V: Copy + Eq + Hash> World<V> {
     /// an acquire, then po-unlock-lock-po.
     pub fn lock(&mut self, t: usize, l: u8, locked: V) {
         let i = (self.memory[l as usize].len() - 1) as u8;
-        let unlock_view = self.memory[l as usize][i as usize].view.clone();
+        let unlock_view = self.memory[l as usize][i as usize].view;
         self.rmw(t, l, i, locked, true, false);
         let th = &mut self.threads[t];
         // (`acq` already holds `unlock_acq`: it only grows.)
-        let a = th.unlock_acq.clone();
+        let a = th.unlock_acq;
         join(&mut th.cur, &a);
         join(&mut th.rel, &unlock_view);
-        let u = th.unlock_cur.clone();
+        let u = th.unlock_cur;
         join(&mut th.rel, &u);
     }
 
@@ -407,9 +389,110 @@ impl<V: Copy + Eq + Hash> World<V> {
         th.unlock_acq.clone_from(&th.acq);
     }
 
+    /// A lock taken by thread `t` whose word's value the caller keeps (an rwsem's count of
+    /// holders, a lock the caller knows is free): the acquire of [`lock`](Self::lock), with
+    /// po-unlock-lock-po, on `l`'s last message.
+    pub fn acquire(&mut self, t: usize, l: u8) {
+        let value = self.last(l);
+        self.lock(t, l, value);
+    }
+
+    /// A lock dropped by thread `t` (as [`acquire`](Self::acquire) takes it): a release
+    /// read-modify-write of `l`'s last message, so that the next holder acquires every
+    /// release before it (an rwsem's readers each release into the writer that follows).
+    pub fn release(&mut self, t: usize, l: u8) {
+        let i = (self.memory[l as usize].len() - 1) as u8;
+        let value = self.last(l);
+        self.rmw(t, l, i, value, false, true);
+        let th = &mut self.threads[t];
+        th.unlock_cur = th.cur;
+        th.unlock_acq = th.acq;
+    }
+
+    /// Thread `t` acquires `view` from outside the memory (a hand-off the programs do not
+    /// spell out: a driver that faults once its register returned).
+    pub fn receive(&mut self, t: usize, view: &View) {
+        let th = &mut self.threads[t];
+        join(&mut th.cur, view);
+        join(&mut th.acq, view);
+    }
+
+    /// Garbage collection: the threads not `live` drop their views, and at each location the
+    /// messages below every live thread's `cur` go (none of them can be read again, and a
+    /// view's component below the new first rank joins to no change in a live thread's), so
+    /// that states with equal futures are equal. At a location `last_only` says is read only
+    /// by read-modify-writes of its last message (a lock), only that message stays. With a
+    /// `cap`, a location keeps at most that many messages: older ones go even if a live
+    /// thread could still read them (an under-approximation, which the return value reports).
+    pub fn collect(
+        &mut self,
+        live: &[bool],
+        last_only: impl Fn(usize) -> bool,
+        cap: Option<usize>,
+    ) -> bool {
+        let mut capped = false;
+        let bottom = [0; MAX_LOCATIONS];
+        for (th, &alive) in self.threads.iter_mut().zip(live) {
+            if !alive {
+                *th = Views {
+                    cur: bottom,
+                    acq: bottom,
+                    rel: bottom,
+                    unlock_cur: bottom,
+                    unlock_acq: bottom,
+                };
+            }
+        }
+        for x in 0..self.memory.len() {
+            let last = self.memory[x].len() - 1;
+            let low = self
+                .threads
+                .iter()
+                .zip(live)
+                .filter(|(_, &alive)| alive)
+                .map(|(th, _)| th.cur[x] as usize)
+                .min()
+                .unwrap_or(last)
+                .min(last);
+            let low = if last_only(x) { last } else { low };
+            let low = match cap {
+                Some(cap) if self.memory[x].len() - low > cap => {
+                    capped = true;
+                    self.memory[x].len() - cap
+                }
+                _ => low,
+            };
+            if low == 0 {
+                continue;
+            }
+            self.memory[x].drain(..low);
+            self.memory[x][0].glued = false;
+            let low = low as u8;
+            let shift = |v: &mut View| v[x] = v[x].saturating_sub(low);
+            for history in &mut self.memory {
+                for m in history.iter_mut() {
+                    shift(&mut m.view);
+                }
+            }
+            for th in &mut self.threads {
+                shift(&mut th.cur);
+                shift(&mut th.acq);
+                shift(&mut th.rel);
+                shift(&mut th.unlock_cur);
+                shift(&mut th.unlock_acq);
+            }
+            shift(&mut self.sc);
+            for d in &mut self.domains {
+                shift(&mut d.gp);
+                shift(&mut d.exits);
+            }
+        }
+        capped
+    }
+
     /// The outermost `rcu_read_lock()` (or a `srcu_read_lock()`) of domain `d`.
     pub fn read_lock(&mut self, t: usize, d: usize) {
-        let gp = self.domains[d].gp.clone();
+        let gp = self.domains[d].gp;
         let th = &mut self.threads[t];
         join(&mut th.cur, &gp);
         join(&mut th.acq, &gp);
@@ -417,7 +500,7 @@ impl<V: Copy + Eq + Hash> World<V> {
 
     /// The outermost `rcu_read_unlock()` (or a `srcu_read_unlock()`) of domain `d`.
     pub fn read_unlock(&mut self, t: usize, d: usize) {
-        let cur = self.threads[t].cur.clone();
+        let cur = self.threads[t].cur;
         join(&mut self.domains[d].exits, &cur);
     }
 
@@ -425,13 +508,13 @@ impl<V: Copy + Eq + Hash> World<V> {
     /// then waits for the sections open now, and calls [`grace_period_end`](Self::grace_period_end).
     pub fn grace_period_start(&mut self, t: usize, d: usize) {
         self.fence(t, Fence::Mb);
-        let cur = self.threads[t].cur.clone();
+        let cur = self.threads[t].cur;
         join(&mut self.domains[d].gp, &cur);
     }
 
     /// The end of a grace period of domain `d`, once the sections it waited for have ended.
     pub fn grace_period_end(&mut self, t: usize, d: usize) {
-        let exits = self.domains[d].exits.clone();
+        let exits = self.domains[d].exits;
         let th = &mut self.threads[t];
         join(&mut th.cur, &exits);
         join(&mut th.acq, &exits);

@@ -2,6 +2,7 @@
 //! properties checked on every state.
 
 use crate::config::{Config, Variant};
+use crate::interp::weak::WeakLocations;
 use crate::interp::ITREE_INITIAL_SEQ;
 use crate::invariants::Layout;
 use crate::program::{Op, Program, Programs, Traits};
@@ -14,10 +15,27 @@ use stateright::{Model, Property};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// One step of the model: thread `.0` takes its next step. Each thread's program is
-/// deterministic, so naming the thread names the step.
+/// One step of the model: `thread` takes its next step. Each thread's program is
+/// deterministic, so naming the thread names the step, but for the store a lock-free load
+/// reads under `--memory lkmm`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Step(pub u8);
+pub struct Step {
+    /// The thread.
+    pub thread: u8,
+    /// Which store the step's lock-free load reads, counted back from the last store to the
+    /// location: `0` (always, under sequential consistency) the last one.
+    pub read: u8,
+}
+
+impl Step {
+    /// Thread `t`'s step, reading the last store.
+    pub fn of(t: usize) -> Step {
+        Step {
+            thread: t as u8,
+            read: 0,
+        }
+    }
+}
 
 /// One actor of the configuration and the program it runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +74,11 @@ pub struct EmmModel {
     applicable: u64,
     /// Where each program holds what, for the inductive invariants.
     pub(crate) layout: Arc<Layout>,
+    /// The locations that carry message histories under `--memory lkmm`.
+    weak: WeakLocations,
+    /// Set once a weak location's history reached [`HISTORY_CAP`](crate::weak::HISTORY_CAP)
+    /// stores and older ones, still readable, were dropped.
+    capped: Arc<AtomicBool>,
 }
 
 /// A state seen through the spec's [`Observe`] interface.
@@ -196,13 +219,24 @@ impl EmmModel {
             reported: None,
             applicable: 0,
             layout,
+            weak: WeakLocations::default(),
+            capped: Arc::new(AtomicBool::new(false)),
         };
         for &p in Prop::ALL {
             if model.applies(p) {
                 model.applicable |= p.bit();
             }
         }
+        model.weak = WeakLocations::of(
+            config.memory,
+            model.programs.all().iter().flat_map(|(_, p)| p.ops.iter()),
+        );
         model
+    }
+
+    /// The locations that carry message histories (none under sequential consistency).
+    pub fn weak_locations(&self) -> WeakLocations {
+        self.weak
     }
 
     /// The actors, in thread order.
@@ -256,6 +290,19 @@ impl EmmModel {
     /// A handle that, once set, makes the model report no steps, so a running search stops.
     pub fn halt_switch(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.halt)
+    }
+
+    /// Whether some state's weak history reached
+    /// [`HISTORY_CAP`](crate::weak::HISTORY_CAP) stores and lost older ones that a thread
+    /// could still have read: the search under lkmm then explored fewer reads than the
+    /// semantics allows (a violation it found is still real; a "holds" is up to the cap).
+    pub fn histories_capped(&self) -> bool {
+        self.capped.load(Ordering::Relaxed)
+    }
+
+    /// Records that a history was capped.
+    pub(crate) fn note_capped(&self) {
+        self.capped.store(true, Ordering::Relaxed);
     }
 
     /// The steps of the program that thread `t` runs.
@@ -365,6 +412,7 @@ impl EmmModel {
             deferred_remove: 0,
             drivers: [Driver::default(); crate::config::MAX_NOTIFIERS],
             threads: [Thread::default(); MAX_THREADS],
+            weak: None,
         };
         for n in 0..c.notifiers {
             if n + 1 < c.notifiers {
@@ -383,6 +431,9 @@ impl EmmModel {
                 // (invalidating) value of the subscriptions' seq.
                 d.seq = ITREE_INITIAL_SEQ - 1;
             }
+        }
+        if self.config.memory == crate::config::Memory::Lkmm {
+            s.weak = Some(Box::new(self.initial_world(&s)));
         }
         s
     }
@@ -443,6 +494,11 @@ impl EmmModel {
 
     /// Whether `prop` is a property or goal that this variant and configuration can exercise.
     pub fn applies(&self, prop: Prop) -> bool {
+        // The inductive invariants are proved for sequential consistency: their conjuncts
+        // read the last stores, which under lkmm a thread may not have seen.
+        if prop == Prop::InductiveInvariant && self.config.memory == crate::config::Memory::Lkmm {
+            return false;
+        }
         prop.applies(&self.scope())
     }
 
@@ -497,13 +553,13 @@ impl Model for EmmModel {
         }
         for t in 0..self.actors.len() {
             if self.enabled(state, t) {
-                actions.push(Step(t as u8));
+                self.push_steps(state, t, actions);
             }
         }
     }
 
     fn next_state(&self, state: &State, action: Step) -> Option<State> {
-        Some(self.apply(state, action.0 as usize))
+        Some(self.apply_step(state, action))
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
@@ -511,19 +567,24 @@ impl Model for EmmModel {
     }
 
     fn format_action(&self, action: &Step) -> String {
-        self.actors
-            .get(action.0 as usize)
+        let name = self
+            .actors
+            .get(action.thread as usize)
             .map(|a| a.id.to_string())
-            .unwrap_or_else(|| format!("thread{}", action.0))
+            .unwrap_or_else(|| format!("thread{}", action.thread));
+        match action.read {
+            0 => name,
+            back => format!("{name} (reads {back} back)"),
+        }
     }
 
     fn format_step(&self, last_state: &State, action: Step) -> Option<String> {
-        let t = action.0 as usize;
-        let next = self.apply(last_state, t);
+        let t = action.thread as usize;
+        let next = self.apply_step(last_state, action);
         Some(format!(
             "{}: {}   [{}]",
             self.actors[t].id,
-            crate::trace::describe(self, last_state, t),
+            crate::trace::describe_step(self, last_state, action),
             crate::trace::changes(self, last_state, &next)
         ))
     }

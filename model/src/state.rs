@@ -7,7 +7,9 @@
 use crate::config::{
     MAX_INVALIDATORS, MAX_NOTIFIERS, MAX_REGISTRATIONS, MAX_UNREGISTRATIONS, MAX_VMA_FAULTS,
 };
+use crate::lkmm::World;
 use emm_proofs::{Callback, FaultKind};
+use std::hash::Hash;
 
 /// "No node" (`NULL`) and "no frame".
 pub const NIL: u8 = u8::MAX;
@@ -256,6 +258,10 @@ pub struct State {
     pub drivers: [Driver; MAX_NOTIFIERS],
     /// Each thread.
     pub threads: [Thread; MAX_THREADS],
+    /// Under `--memory lkmm`, the weak locations' message histories and every thread's views
+    /// of them ([`crate::interp::weak`]); `None` under sequential consistency. The fields
+    /// above always hold each location's last store, so the two agree on what is newest.
+    pub weak: Option<Box<World<u8>>>,
 }
 
 /// Bytes of [`State::encode`]'s output.
@@ -267,6 +273,10 @@ impl std::hash::Hash for State {
         let mut buf = [0u8; ENCODED_BYTES];
         let n = self.encode(&mut buf);
         hasher.write(&buf[..n]);
+        // Nothing more under sequential consistency: its fingerprints stay as they were.
+        if let Some(world) = &self.weak {
+            world.hash(hasher);
+        }
     }
 }
 
@@ -384,8 +394,28 @@ impl State {
     /// its class, which is what soundness needs.
     pub fn representative(&self) -> State {
         let mut s = self.clone();
-        s.rename_initial_notifiers();
-        s.threads[..self.vm_count as usize].sort_unstable();
+        match &mut s.weak {
+            None => {
+                s.rename_initial_notifiers();
+                s.threads[..self.vm_count as usize].sort_unstable();
+            }
+            // Under lkmm the notifiers name locations of the weak part too (their drivers'
+            // seqs and locks): they keep their names, and the VM threads sort with their
+            // views.
+            Some(world) => {
+                let vms = self.vm_count as usize;
+                let mut order: Vec<usize> = (0..vms).collect();
+                order.sort_unstable_by(|&a, &b| {
+                    (&self.threads[a], &world.threads[a])
+                        .cmp(&(&self.threads[b], &world.threads[b]))
+                });
+                let views: Vec<_> = order.iter().map(|&i| world.threads[i].clone()).collect();
+                for (k, (&i, v)) in order.iter().zip(views).enumerate() {
+                    s.threads[k] = self.threads[i];
+                    world.threads[k] = v;
+                }
+            }
+        }
         s
     }
 

@@ -81,7 +81,7 @@ pub mod proofs {
 
 use std::fmt;
 
-pub use steps::Op;
+pub use steps::{Access, Barrier, Op};
 pub use table::{
     evaluate, property, violations, EvaluatedBy, Expectation, Prop, PropertyInfo, Scope, Standing,
     PROPERTIES,

@@ -201,8 +201,15 @@ pub enum Op {
     /// KVM fault: `s = kvm->mmu_invalidate_seq` (waits while `in_progress > 0`: such a
     /// snapshot can only end in a retry).
     Snapshot,
-    /// Fault: read the primary PTE (GUP), no lock held.
+    /// Fault: read the primary PTE with no lock held (`get_user_pages_fast()`, v2.6.28 on;
+    /// `hmm_range_fault()`'s page walk): a `READ_ONCE()` of the PTE.
     ReadPte,
+    /// Fault: read the primary PTE under the page table lock (`get_user_pages()`'s
+    /// `follow_page()`, v2.6.27's KVM: "implicit mb(), we'll read before PT lock is unlocked").
+    ReadPteLocked,
+    /// A barrier, as the version writes it (`smp_rmb()` in KVM's fault, the drain's full
+    /// barriers). Under sequential consistency it orders nothing, and the checker drops it.
+    Barrier(Barrier),
     /// KVM fault, under the driver's lock: `if (in_progress || seq != s) retry; install`.
     CheckInstall,
     /// `mmu_interval_read_begin()`: `s = sub->invalidate_seq`, invalidating if it equals the
@@ -215,7 +222,148 @@ pub enum Op {
     ReadRetryInstall,
 }
 
+/// A barrier of the kernel's memory model (`Documentation/memory-barriers.txt`): the
+/// protocols' programs have them as steps, and `emm-check litmus` reads them in tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Barrier {
+    /// `smp_mb()`: orders every access before it against every access after it.
+    Mb,
+    /// `smp_wmb()`: orders stores before it against stores after it.
+    Wmb,
+    /// `smp_rmb()`: orders loads before it against loads after it.
+    Rmb,
+    /// `smp_mb__before_atomic()`: a full barrier before a non-returning atomic.
+    MbBeforeAtomic,
+    /// `smp_mb__after_atomic()`: a full barrier after a non-returning atomic.
+    MbAfterAtomic,
+    /// `smp_mb__after_spinlock()`: a full barrier after a `spin_lock()`.
+    MbAfterSpinlock,
+    /// `smp_mb__after_unlock_lock()`: a full barrier after an unlock and a lock.
+    MbAfterUnlockLock,
+    /// `smp_mb__after_srcu_read_unlock()`: a full barrier after an `srcu_read_unlock()`.
+    MbAfterSrcuReadUnlock,
+}
+
+impl Barrier {
+    /// Every barrier.
+    pub const ALL: [Barrier; 8] = [
+        Barrier::Mb,
+        Barrier::Wmb,
+        Barrier::Rmb,
+        Barrier::MbBeforeAtomic,
+        Barrier::MbAfterAtomic,
+        Barrier::MbAfterSpinlock,
+        Barrier::MbAfterUnlockLock,
+        Barrier::MbAfterSrcuReadUnlock,
+    ];
+
+    /// The kernel's name of the barrier (`smp_mb`).
+    pub fn name(self) -> &'static str {
+        self.call().trim_end_matches("()")
+    }
+
+    /// The barrier as a statement (`smp_mb()`).
+    pub fn call(self) -> &'static str {
+        match self {
+            Barrier::Mb => "smp_mb()",
+            Barrier::Wmb => "smp_wmb()",
+            Barrier::Rmb => "smp_rmb()",
+            Barrier::MbBeforeAtomic => "smp_mb__before_atomic()",
+            Barrier::MbAfterAtomic => "smp_mb__after_atomic()",
+            Barrier::MbAfterSpinlock => "smp_mb__after_spinlock()",
+            Barrier::MbAfterUnlockLock => "smp_mb__after_unlock_lock()",
+            Barrier::MbAfterSrcuReadUnlock => "smp_mb__after_srcu_read_unlock()",
+        }
+    }
+
+    /// The barrier called `name` (`smp_mb`), if it is one.
+    pub fn from_name(name: &str) -> Option<Barrier> {
+        Barrier::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// How a step touches a location that another thread accesses without the lock it holds: the
+/// kernel's access kind, which decides what the memory model lets it see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// A plain C load or store (the model treats it as `READ_ONCE`/`WRITE_ONCE`, without
+    /// LKMM's data-race check).
+    Plain,
+    /// `READ_ONCE()`.
+    ReadOnce,
+    /// `WRITE_ONCE()`.
+    WriteOnce,
+    /// `rcu_dereference()` (`srcu_dereference()`, `hlist_for_each_entry_rcu()`'s loads).
+    RcuDereference,
+    /// `rcu_assign_pointer()`.
+    RcuAssignPointer,
+    /// A non-returning atomic (`atomic_inc()`, `atomic_dec()`): unordered.
+    AtomicRmw,
+    /// A value-returning atomic (`atomic_dec_and_test()`): a full barrier on each side.
+    AtomicRmwReturn,
+    /// `atomic_read()`: a `READ_ONCE()` of the counter.
+    AtomicRead,
+    /// Loads and stores inside a critical section of a lock whose every writer holds it: the
+    /// lock's acquire and release order them.
+    Locked,
+}
+
+impl Access {
+    /// The kind in the kernel's words.
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Plain => "plain",
+            Access::ReadOnce => "READ_ONCE",
+            Access::WriteOnce => "WRITE_ONCE",
+            Access::RcuDereference => "rcu_dereference",
+            Access::RcuAssignPointer => "rcu_assign_pointer",
+            Access::AtomicRmw => "non-returning atomic",
+            Access::AtomicRmwReturn => "value-returning atomic",
+            Access::AtomicRead => "atomic_read",
+            Access::Locked => "under its lock",
+        }
+    }
+}
+
 impl Op {
+    /// The kernel access kind of the step's shared access, where it has one whose ordering
+    /// matters: what traces under `--memory lkmm` show beside the step.
+    pub fn access(self) -> Option<Access> {
+        Some(match self {
+            Op::Walk { .. } | Op::TakeFirst => Access::RcuDereference,
+            Op::Publish | Op::HlistAddPublish { rcu: true } => Access::RcuAssignPointer,
+            Op::LinkNext
+            | Op::NextToHead
+            | Op::Unlink
+            | Op::HlistAddInit
+            | Op::HlistAddPublish { rcu: false } => Access::Plain,
+            Op::HlistDelRcu | Op::HlistDelInitRcu | Op::UnlinkAll => Access::WriteOnce,
+            Op::GateEnter | Op::GateBackoff | Op::GateExit => Access::AtomicRmw,
+            Op::GateCheck | Op::GateWait => Access::ReadOnce,
+            Op::GateDrain => Access::AtomicRead,
+            Op::GateStop | Op::GateResume => Access::WriteOnce,
+            Op::Snapshot => Access::Plain,
+            Op::ReadPte => Access::ReadOnce,
+            Op::ItreeRemoveWait | Op::ReadBeginWait => Access::ReadOnce,
+            Op::Zap(_)
+            | Op::UnmapPte
+            | Op::FreeFrames
+            | Op::ReadPteLocked
+            | Op::CheckInstall
+            | Op::ReadRetryInstall
+            | Op::ReadBegin
+            | Op::ItreeStartBody
+            | Op::ItreeEndBody
+            | Op::ItreeSeqRelease
+            | Op::ItreeDeferred
+            | Op::ItreeInsertBody
+            | Op::ItreeRemoveBody
+            | Op::ItreeRemoveWaitLocked
+            | Op::DropMirror => Access::Locked,
+            _ => return None,
+        })
+    }
+
     /// The step in the kernel's words, without the state it acts on (the model's traces add
     /// the nodes, frames and values, and name each version's locks).
     pub fn kernel_text(self) -> &'static str {
@@ -283,6 +431,8 @@ impl Op {
             Op::GateResume => "emm_stopping = 0",
             Op::Snapshot => "fault: s = seq",
             Op::ReadPte => "fault: read PTE",
+            Op::ReadPteLocked => "fault: read PTE under the PTL",
+            Op::Barrier(b) => b.call(),
             Op::CheckInstall => "fault: lock; check; install",
             Op::ReadBegin => "fault: mmu_interval_read_begin",
             Op::ReadBeginWait => "read_begin: wait for seq to move",

@@ -9,5 +9,6 @@ mod common;
 mod history;
 mod limits;
 mod litmus;
+mod memory;
 mod parsers;
 mod pictures;

@@ -248,7 +248,7 @@ fn shortest(model: &EmmModel, property: &'static str) -> Trace {
         None,
     );
     let (init, threads) = found.get(property).expect("a counterexample");
-    Trace::from_threads(model, init.clone(), threads).expect("it replays")
+    Trace::from_steps(model, init.clone(), threads).expect("it replays")
 }
 
 #[test]
@@ -289,7 +289,7 @@ fn explorer_states_read_as_the_chain_the_drivers_and_the_actors() {
     let before = &trace.states[trace.states.len() - 2];
     let t = *trace.threads.last().expect("a step");
     let step = explorer
-        .format_step(&explorer.shown(before.clone()), emm_model::Step(t as u8))
+        .format_step(&explorer.shown(before.clone()), emm_model::Step::of(t))
         .expect("a step description");
     let action = &trace.steps.last().expect("a step").action;
     assert!(

@@ -43,6 +43,9 @@ pub(crate) fn model_of<C: Chain>(scenario: &Scenario) -> (EmmModel, State) {
         aging: scenario.aging,
         vma_faults: 0,
         oom_reaper: false,
+        // The implementation's runs are compared step by step with the model's: the
+        // sequentially consistent one, whose steps read the last stores.
+        memory: emm_model::Memory::Sc,
     };
     config
         .validate_bounds()

@@ -18,8 +18,9 @@
 //! `LIST_POISON2`; a walk that loads a freed node's `next` or calls it faults likewise.
 
 mod primitives;
+pub mod weak;
 
-use crate::model::EmmModel;
+use crate::model::{EmmModel, Step};
 use crate::state::{
     flags, State, Thread, WalkPc, NIL, PPREV_HEAD, PPREV_NULL, PPREV_POISON, SNAP_EMPTY,
 };
@@ -44,6 +45,7 @@ pub(crate) fn walk_head(s: &State, th: &Thread, snapshot: bool) -> u8 {
 pub(crate) const ITREE_INITIAL_SEQ: u8 = 2;
 
 use primitives::{bit, Returned};
+use weak::Condition;
 
 impl EmmModel {
     /// Whether thread `t` can take its next step.
@@ -91,23 +93,46 @@ impl EmmModel {
                     .all(|u| u.gp & bit(slot) == 0)
             }
             Op::CallOwn(cb) | Op::CallTaken(cb) => !self.blocked(s, own, cb),
-            Op::ItreeRemoveWait => th.slot == 0 || s.itree_seq != th.slot,
+            Op::ItreeRemoveWait => {
+                th.slot == 0
+                    || self.may_load(
+                        s,
+                        t,
+                        weak::ITREE_SEQ,
+                        Condition::Not(th.slot),
+                        s.itree_seq != th.slot,
+                    )
+            }
             Op::ItreeRemoveWaitLocked => th.slot == 0 || (!s.spin && s.itree_seq != th.slot),
-            Op::GateWait => !s.emm_stopping,
-            Op::GateDrain => s.emm_active == 0,
+            Op::GateWait => self.may_load(s, t, weak::STOPPING, Condition::Zero, !s.emm_stopping),
+            Op::GateDrain => self.may_load(s, t, weak::ACTIVE, Condition::Zero, s.emm_active == 0),
             Op::Snapshot => {
                 let d = &s.drivers[own as usize];
                 d.in_progress <= 0 || d.released
             }
             Op::CheckInstall => !s.drivers[own as usize].stopped,
             Op::ReadBegin => !s.spin,
-            Op::ReadBeginWait => s.itree_seq != th.slot,
+            Op::ReadBeginWait => self.may_load(
+                s,
+                t,
+                weak::ITREE_SEQ,
+                Condition::Not(th.slot),
+                s.itree_seq != th.slot,
+            ),
             _ => true,
         }
     }
 
-    /// Thread `t` takes its next step. Call only when [`enabled`](Self::enabled).
+    /// Thread `t` takes its next step, its loads reading the last stores. Call only when
+    /// [`enabled`](Self::enabled).
     pub fn apply(&self, s: &State, t: usize) -> State {
+        self.apply_step(s, Step::of(t))
+    }
+
+    /// Takes `step`, one of those [`push_steps`](Self::push_steps) gives.
+    pub fn apply_step(&self, s: &State, step: Step) -> State {
+        let (t, back) = (step.thread as usize, step.read);
+        let before = s;
         let mut s = s.clone();
         let program = self.program_of(t);
         let ops = &program.ops;
@@ -155,6 +180,10 @@ impl EmmModel {
                         th.callback = callback;
                         th.called = 0;
                         th.cursor = walk_head(&s, &th, snapshot);
+                        if self.weak_load(&s, t).is_some() {
+                            // rcu_dereference(head): under lkmm, maybe an older head.
+                            th.cursor = Self::load_link(&mut s, t, weak::HEAD, back, th.cursor);
+                        }
                         if snapshot && th.depth > 0 {
                             // One snapshot per window: its first walk loads the head (one
                             // rcu_dereference), the others start from the same node, so a
@@ -165,7 +194,9 @@ impl EmmModel {
                             };
                             th.must = s.reachable_from(th.cursor) & s.linked();
                         } else {
-                            th.must = s.linked();
+                            // Those linked behind the node it loaded: every linked one when
+                            // it loads the last head.
+                            th.must = s.reachable_from(th.cursor) & s.linked();
                         }
                         if th.cursor == NIL {
                             th.wpc = WalkPc::Done;
@@ -179,7 +210,9 @@ impl EmmModel {
                         if s.freed_nodes & bit(n) != 0 {
                             fault = Some(FaultKind::Freed(n as usize));
                         } else {
+                            let before = s.drivers[n as usize].seq;
                             let r = self.deliver(&mut s, n, callback, th.slot, nonblock);
+                            self.driver_section(&mut s, t, n, before);
                             th.called |= bit(n);
                             if r == Returned::Again {
                                 th.flags |= flags::START_FAILED;
@@ -200,7 +233,9 @@ impl EmmModel {
                         if s.freed_nodes & bit(th.cursor) != 0 {
                             fault = Some(FaultKind::Freed(th.cursor as usize));
                         } else {
-                            th.cursor = s.next[th.cursor as usize];
+                            let last = s.next[th.cursor as usize];
+                            th.cursor =
+                                Self::load_link(&mut s, t, weak::next(th.cursor), back, last);
                             if th.cursor == NIL {
                                 th.wpc = WalkPc::Done;
                                 next_pc = pc + 1;
@@ -217,6 +252,8 @@ impl EmmModel {
                     s.pte = s.next_frame;
                     s.next_frame += 1;
                 }
+                let pte = s.pte;
+                self.store_pte(&mut s, t, pte);
             }
             Op::Free(level) => {
                 let f = th.old[level as usize];
@@ -229,11 +266,13 @@ impl EmmModel {
                 if s.pte != NIL {
                     s.freed |= bit(s.pte);
                     s.pte = NIL;
+                    self.store_pte(&mut s, t, NIL);
                 }
             }
             Op::UnmapPte => {
                 th.old[0] = s.pte;
                 s.pte = NIL;
+                self.store_pte(&mut s, t, NIL);
             }
             Op::MmapSemLock => {
                 let free = !s.mmap_sem && s.mmap_readers == 0;
@@ -365,7 +404,9 @@ impl EmmModel {
                 if s.freed_nodes & bit(e) != 0 {
                     fault = Some(FaultKind::Freed(e as usize));
                 } else {
+                    let before = s.drivers[e as usize].seq;
                     self.deliver(&mut s, e, cb, 0, false);
+                    self.driver_section(&mut s, t, e, before);
                 }
             }
             Op::CheckHashed => {
@@ -425,6 +466,7 @@ impl EmmModel {
                 }
             }
             Op::ItreeStartBody => {
+                let seq_before = s.itree_seq;
                 s.itree_active += 1;
                 th.callback = walk_callback_from(ops, pc);
                 th.called = 0;
@@ -437,6 +479,7 @@ impl EmmModel {
                     th.wpc = WalkPc::Done;
                 }
                 th.slot = s.itree_seq;
+                self.store_itree_seq(&mut s, t, seq_before);
             }
             Op::ItreeEndBody => {
                 s.itree_active -= 1;
@@ -445,7 +488,11 @@ impl EmmModel {
                     next_pc = jump as usize;
                 }
             }
-            Op::ItreeSeqRelease => s.itree_seq = s.itree_seq.wrapping_add(1),
+            Op::ItreeSeqRelease => {
+                let seq_before = s.itree_seq;
+                s.itree_seq = s.itree_seq.wrapping_add(1);
+                self.store_itree_seq(&mut s, t, seq_before);
+            }
             Op::ItreeDeferred => {
                 let pending = s.deferred_insert | s.deferred_remove;
                 if pending != 0 {
@@ -465,6 +512,7 @@ impl EmmModel {
                 }
             }
             Op::ItreeInsertBody => {
+                let seq_before = s.itree_seq;
                 if s.itree_active > 0 {
                     if s.itree_seq & 1 == 1 {
                         s.deferred_insert |= bit(e);
@@ -478,6 +526,7 @@ impl EmmModel {
                     Self::link_at_head(&mut s, e);
                 }
                 s.registered |= bit(e);
+                self.store_itree_seq(&mut s, t, seq_before);
             }
             Op::ItreeRemoveBody => {
                 th.slot = 0;
@@ -493,29 +542,75 @@ impl EmmModel {
                 }
                 s.registered &= !bit(e);
             }
-            Op::ItreeRemoveWait | Op::ItreeRemoveWaitLocked => th.slot = 0,
-            Op::GateEnter => s.emm_active += 1,
+            Op::ItreeRemoveWait => {
+                if th.slot != 0 {
+                    let last = s.itree_seq;
+                    Self::load(&mut s, t, weak::ITREE_SEQ, back, last);
+                }
+                th.slot = 0;
+            }
+            Op::ItreeRemoveWaitLocked => th.slot = 0,
+            Op::GateEnter => {
+                s.emm_active += 1;
+                let active = s.emm_active;
+                Self::atomic(&mut s, t, weak::ACTIVE, active);
+            }
             Op::GateCheck => {
-                if !s.emm_stopping {
+                let last = s.emm_stopping as u8;
+                if Self::load(&mut s, t, weak::STOPPING, back, last) == 0 {
                     // Entered: skip the back-off and the wait, to the window's first op.
                     next_pc = jump as usize;
                 }
             }
-            Op::GateBackoff | Op::GateExit => s.emm_active -= 1,
+            Op::GateBackoff | Op::GateExit => {
+                s.emm_active -= 1;
+                let active = s.emm_active;
+                Self::atomic(&mut s, t, weak::ACTIVE, active);
+            }
             // Try to enter again: count in anew.
-            Op::GateWait => next_pc = jump as usize,
-            Op::GateStop => s.emm_stopping = true,
-            Op::GateDrain => {}
-            Op::GateResume => s.emm_stopping = false,
+            Op::GateWait => {
+                Self::load(&mut s, t, weak::STOPPING, back, 0);
+                next_pc = jump as usize;
+            }
+            Op::GateStop => {
+                s.emm_stopping = true;
+                Self::store(&mut s, t, weak::STOPPING, 1);
+            }
+            Op::GateDrain => {
+                Self::load(&mut s, t, weak::ACTIVE, back, 0);
+            }
+            Op::GateResume => {
+                s.emm_stopping = false;
+                Self::store(&mut s, t, weak::STOPPING, 0);
+            }
             Op::Snapshot => {
                 if s.drivers[e as usize].released {
                     next_pc = jump as usize;
                 } else {
-                    th.slot = s.drivers[e as usize].seq;
+                    let last = s.drivers[e as usize].seq;
+                    th.slot = Self::load(&mut s, t, weak::seq(e), back, last);
                 }
             }
-            Op::ReadPte => th.pte_read = s.pte,
+            Op::ReadPte => {
+                let last = s.pte;
+                th.pte_read = Self::load(&mut s, t, weak::PTE, back, last);
+            }
+            Op::ReadPteLocked => {
+                // follow_page(): the PTE under the page table lock, which every zap holds.
+                if self.weak_locations().pte {
+                    Self::lock(&mut s, t, weak::PTL);
+                    Self::unlock(&mut s, t, weak::PTL);
+                }
+                th.pte_read = s.pte;
+            }
+            Op::Barrier(b) => Self::barrier(&mut s, t, b),
             Op::CheckInstall | Op::ReadRetryInstall => {
+                if op == Op::CheckInstall && self.weak_locations().seq {
+                    // The check under mmu_lock reads the last in_progress and seq: every
+                    // writer writes them under the same lock.
+                    Self::lock(&mut s, t, weak::mmu_lock(e));
+                    Self::unlock(&mut s, t, weak::mmu_lock(e));
+                }
                 s.threads[t] = th;
                 let retry = self.fault_retries(&s, t);
                 let d = &mut s.drivers[e as usize];
@@ -543,7 +638,10 @@ impl EmmModel {
                     }
                 }
             }
-            Op::ReadBeginWait => {}
+            Op::ReadBeginWait => {
+                let last = s.itree_seq;
+                Self::load(&mut s, t, weak::ITREE_SEQ, back, last);
+            }
         }
         if let Some(kind) = fault {
             // The kernel oopses here: the thread runs no more, keeping whatever it holds; it
@@ -553,6 +651,7 @@ impl EmmModel {
         }
         th.pc = next_pc as u8;
         s.threads[t] = th;
+        self.settle(before, &mut s, t, op);
         // A notifier that leaves the chain no longer has to be called by walks under way.
         let removed = if unlinks {
             linked_before & !s.linked()

@@ -170,7 +170,7 @@ impl Marks {
                 Op::SynchronizeWait => &mut m.sync_wait,
                 Op::ItreeRemoveWait | Op::ItreeRemoveWaitLocked => &mut m.remove_wait,
                 Op::Snapshot => &mut m.snapshot,
-                Op::ReadPte => &mut m.read_pte,
+                Op::ReadPte | Op::ReadPteLocked => &mut m.read_pte,
                 Op::CheckInstall => &mut m.check_install,
                 Op::ReadBegin => &mut m.read_begin,
                 Op::ReadBeginWait => &mut m.read_begin_wait,

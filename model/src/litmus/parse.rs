@@ -1114,6 +1114,13 @@ pub fn parse(text: &str) -> Result<Litmus, ParseError> {
             p.describe()
         )));
     }
+    if p.locations.len() > crate::lkmm::MAX_LOCATIONS {
+        return Err(p.error(format!(
+            "the test has {} shared locations; the checker's views hold at most {}",
+            p.locations.len(),
+            crate::lkmm::MAX_LOCATIONS
+        )));
+    }
     Ok(Litmus {
         name,
         result: stated_result(text),

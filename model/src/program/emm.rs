@@ -23,7 +23,7 @@
 
 use super::{Builder, LockKind, Op, Program, Programs, ReaderAdmission, Traits};
 use crate::config::{Config, Variant};
-use emm_proofs::Callback;
+use emm_proofs::{Barrier, Callback};
 
 const V1: &str = "<Pine.LNX.4.64.0803051600470.7481@schroedinger.engr.sgi.com>";
 const V2: &str = "<20080401205635.793766935@sgi.com>";
@@ -79,10 +79,30 @@ fn walk(variant: Variant, callback: Callback) -> (Op, &'static str, &'static str
 fn gate_entry(b: &mut Builder) {
     b.label("gate")
         .op(Op::GateEnter, DRAIN, OURS)
+        // atomic_inc() orders nothing: without the barrier the load of emm_stopping below may
+        // be satisfied before the increment reaches the registrar (store buffering).
+        .op(Op::Barrier(Barrier::MbAfterAtomic), DRAIN, OURS)
         .branch(Op::GateCheck, "inside", DRAIN, OURS)
         .op(Op::GateBackoff, DRAIN, OURS)
         .branch(Op::GateWait, "gate", DRAIN, OURS)
-        .label("inside");
+        .label("inside")
+        // Pairs with the smp_wmb() before emm_stopping = 0: a window that reads the
+        // resume's 0 reads the chain that register or unregister left.
+        .op(Op::Barrier(Barrier::Rmb), DRAIN, OURS);
+}
+
+/// The drain's resume (ours): `emm_stopping = 0`, ordered after the chain's stores.
+fn gate_resume(b: &mut Builder) {
+    b.op(Op::Barrier(Barrier::Wmb), DRAIN, OURS)
+        .op(Op::GateResume, DRAIN, OURS);
+}
+
+/// The drain's exit from a walk window (ours): count out, ordered after the window's accesses.
+fn gate_exit(b: &mut Builder) {
+    // atomic_dec() orders nothing either: the barrier makes the window's stores (the zap)
+    // visible to a drain that reads the decrement.
+    b.op(Op::Barrier(Barrier::MbBeforeAtomic), DRAIN, OURS)
+        .op(Op::GateExit, DRAIN, OURS);
 }
 
 /// One invalidation of try_to_unmap_one's bracket at `level`, with `inner` inside it.
@@ -123,7 +143,7 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
         .append(&invalidation(variant, 0, inner.as_ref()))
         .op(Op::RmapReadUnlock, RMAP, V1);
     if drain {
-        b.op(Op::GateExit, DRAIN, OURS);
+        gate_exit(&mut b);
     }
     b.op(Op::Free(0), "mm/vmscan.c: the caller frees the page", V1);
     let vm = b.finish();
@@ -137,7 +157,13 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
     );
     if drain {
         b.op(Op::GateStop, DRAIN, OURS)
-            .op(Op::GateDrain, DRAIN, OURS);
+            // Pairs with the walker's smp_mb__after_atomic(): either the walker sees
+            // emm_stopping or this drain sees its emm_active.
+            .op(Op::Barrier(Barrier::Mb), DRAIN, OURS)
+            .op(Op::GateDrain, DRAIN, OURS)
+            // Pairs with the walkers' smp_mb__before_atomic(): what the drained windows did
+            // (their zaps) is seen by this thread and by those it hands off to.
+            .op(Op::Barrier(Barrier::Mb), DRAIN, OURS);
     }
     if seed {
         let (w, f, a) = walk(variant, Stop);
@@ -155,7 +181,7 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
         b.op(w, f, a);
     }
     if drain {
-        b.op(Op::GateResume, DRAIN, OURS);
+        gate_resume(&mut b);
     }
     b.op(Op::MmapSemUnlock, "caller of emm_notifier_register", at);
     let reg = b.finish();
@@ -170,7 +196,9 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
         );
         if drain {
             b.op(Op::GateStop, DRAIN, OURS)
-                .op(Op::GateDrain, DRAIN, OURS);
+                .op(Op::Barrier(Barrier::Mb), DRAIN, OURS)
+                .op(Op::GateDrain, DRAIN, OURS)
+                .op(Op::Barrier(Barrier::Mb), DRAIN, OURS);
         }
         let (w, f, a) = walk(variant, Stop);
         b.op(w, f, a)
@@ -180,7 +208,7 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
         let (w, f, a) = walk(variant, Start);
         b.op(w, f, a).op(Op::CallOwn(Release), UNREGISTER, SEED);
         if drain {
-            b.op(Op::GateResume, DRAIN, OURS);
+            gate_resume(&mut b);
         }
         b.op(Op::MmapSemUnlock, "caller of emm_notifier_unregister", SEED)
             .op(
@@ -199,7 +227,7 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
     let (w, _, _) = walk(variant, Release);
     b.op(w, EXIT, V2_EXIT);
     if drain {
-        b.op(Op::GateExit, DRAIN, OURS);
+        gate_exit(&mut b);
     }
     b.op(
         Op::FreeFrames,
@@ -218,7 +246,7 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
         .op(w, REFERENCED, V1)
         .op(Op::RmapReadUnlock, "mm/rmap.c: page_referenced_anon", V1);
     if drain {
-        b.op(Op::GateExit, DRAIN, OURS);
+        gate_exit(&mut b);
     }
     let aging = b.finish();
 
@@ -226,7 +254,7 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
         vm,
         reg,
         unreg,
-        drv: kvm_fault(KVM),
+        drv: kvm_fault(KVM, Gup::Fast),
         teardown,
         aging,
         fault: Program::default(),
@@ -235,25 +263,56 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
     }
 }
 
-/// The secondary MMU's fault, KVM's contract (e930bffe95e1, with the `smp_rmb()` of
-/// 4c2155ce81c1): snapshot the seq, read the PTE with no lock held, check and install under
-/// the driver's lock (retrying from the snapshot if an invalidation is open or ended since).
-pub(super) fn kvm_fault(at: &'static str) -> Program {
+/// How a KVM fault reads the primary PTE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Gup {
+    /// `get_user_pages()` under `mmap_sem` for read: `follow_page()` reads the PTE under the
+    /// page table lock (v2.6.27's KVM: "implicit mb(), we'll read before PT lock is
+    /// unlocked").
+    Slow,
+    /// `get_user_pages_fast()`, no lock held, after an `smp_rmb()` that orders the seq's
+    /// load before the PTE's (4c2155ce81c1, v2.6.28).
+    Fast,
+}
+
+/// The secondary MMU's fault, KVM's contract (e930bffe95e1; with `gup` as the version reads
+/// the PTE): snapshot the seq, read the PTE, check and install under the driver's lock
+/// (retrying from the snapshot if an invalidation is open or ended since).
+pub(super) fn kvm_fault(at: &'static str, gup: Gup) -> Program {
     let mut b = Builder::new();
-    b.label("fault")
-        .branch(
-            Op::Snapshot,
-            "end",
-            "arch/x86/kvm/mmu.c: mmu_seq = kvm->mmu_notifier_seq",
-            at,
-        )
-        .op(Op::ReadPte, "virt/kvm/kvm_main.c: gfn_to_pfn", at)
-        .branch(
-            Op::CheckInstall,
-            "fault",
-            "arch/x86/kvm/mmu.c: spin_lock(mmu_lock); mmu_notifier_retry; install",
-            at,
-        )
-        .label("end");
+    b.label("fault").branch(
+        Op::Snapshot,
+        "end",
+        "arch/x86/kvm/mmu.c: mmu_seq = kvm->mmu_notifier_seq",
+        at,
+    );
+    match gup {
+        Gup::Slow => {
+            b.op(
+                Op::ReadPteLocked,
+                "virt/kvm/kvm_main.c: gfn_to_pfn: get_user_pages: follow_page",
+                at,
+            );
+        }
+        Gup::Fast => {
+            b.op(
+                Op::Barrier(Barrier::Rmb),
+                "arch/x86/kvm/mmu.c: smp_rmb() (4c2155ce81c1)",
+                at,
+            )
+            .op(
+                Op::ReadPte,
+                "virt/kvm/kvm_main.c: gfn_to_pfn: get_user_pages_fast",
+                at,
+            );
+        }
+    }
+    b.branch(
+        Op::CheckInstall,
+        "fault",
+        "arch/x86/kvm/mmu.c: spin_lock(mmu_lock); mmu_notifier_retry; install",
+        at,
+    )
+    .label("end");
     b.finish()
 }

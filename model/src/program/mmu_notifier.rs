@@ -22,7 +22,7 @@
 //! statement was read in a version's tree and no single commit is known for it (the lock a
 //! function takes), it cites the commit of that version.
 
-use super::emm::kvm_fault;
+use super::emm::{kvm_fault, Gup};
 use super::{Builder, LockKind, Op, Program, Programs, ReaderAdmission, Traits};
 use crate::config::{Config, Variant};
 use emm_proofs::Callback;
@@ -489,7 +489,16 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
         vm: reclaim(variant, config),
         reg: register(variant),
         unreg: unregister(variant),
-        drv: kvm_fault(KVM),
+        // v2.6.27's KVM read the PTE with get_user_pages() under the page table lock; from
+        // v2.6.28 with get_user_pages_fast() after smp_rmb() (4c2155ce81c1).
+        drv: kvm_fault(
+            KVM,
+            if variant == V2627 {
+                Gup::Slow
+            } else {
+                Gup::Fast
+            },
+        ),
         teardown: teardown(variant),
         aging: aging(variant),
         fault: if traits.vma_locks {

@@ -73,7 +73,7 @@ pub use builder::{Builder, Program, Source, NOWHERE};
 pub use emm_proofs::Op;
 use emm_proofs::{Callback, Family};
 
-use crate::config::{Config, Variant};
+use crate::config::{Config, Memory, Variant};
 
 /// How a version's `anon_vma` lock behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,13 +172,39 @@ impl Programs {
     /// Builds the programs of `variant` for `config` (whose actors the version must have:
     /// [`Programs::supports`]).
     pub fn new(variant: Variant, config: &Config) -> Programs {
-        match variant.family() {
+        let programs = match variant.family() {
             Family::Ours if variant == Variant::OursRcuWindow => {
                 rcu_window::programs(variant, config)
             }
             Family::Emm | Family::Ours => emm::programs(variant, config),
             Family::MmuNotifier => mmu_notifier::programs(variant, config),
             Family::Interval => interval::programs(variant, config),
+        };
+        match config.memory {
+            Memory::Sc => programs.without_barriers(),
+            Memory::Lkmm => programs,
+        }
+    }
+
+    /// The programs without their barriers: under sequential consistency a barrier orders
+    /// nothing that is not ordered already, so it is a step no other thread can observe.
+    pub fn without_barriers(&self) -> Programs {
+        let strip = |p: &Program| {
+            let barriers: Vec<usize> = (0..p.len())
+                .filter(|&pc| matches!(p.ops[pc], Op::Barrier(_)))
+                .collect();
+            p.without_steps(&barriers)
+        };
+        Programs {
+            vm: strip(&self.vm),
+            reg: strip(&self.reg),
+            unreg: strip(&self.unreg),
+            drv: strip(&self.drv),
+            teardown: strip(&self.teardown),
+            aging: strip(&self.aging),
+            fault: strip(&self.fault),
+            oom: strip(&self.oom),
+            traits: self.traits,
         }
     }
 

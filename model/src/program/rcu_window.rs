@@ -170,7 +170,7 @@ pub(super) fn programs(variant: Variant, config: &Config) -> Programs {
         vm: reclaim(config),
         reg: register(),
         unreg: unregister(),
-        drv: super::emm::kvm_fault(OURS),
+        drv: super::emm::kvm_fault(OURS, super::emm::Gup::Fast),
         teardown: teardown(),
         aging: aging(),
         fault: Program::default(),

@@ -9,9 +9,9 @@ mod readable;
 mod words;
 
 pub use readable::readable;
-pub use words::{changes, describe};
+pub use words::{changes, describe, describe_step};
 
-use crate::model::EmmModel;
+use crate::model::{EmmModel, Step};
 use crate::state::{State, NIL};
 use emm_proofs::{Callback, Outcome, Prop, Role, Violation};
 use std::fmt::Write as _;
@@ -38,6 +38,9 @@ pub struct Trace {
     pub states: Vec<State>,
     /// The thread of each step.
     pub threads: Vec<usize>,
+    /// Which store each step's lock-free load read, counted back from the last (always `0`
+    /// under sequential consistency: [`Step::read`]).
+    pub reads: Vec<u8>,
 }
 
 /// A step of a replay path that the model cannot take.
@@ -53,17 +56,34 @@ impl std::fmt::Display for ReplayError {
 impl std::error::Error for ReplayError {}
 
 impl Trace {
-    /// Replays thread steps from `init`, one of the model's initial states.
+    /// Replays thread steps from `init`, one of the model's initial states, each load reading
+    /// the last store.
     pub fn from_threads(
         model: &EmmModel,
         init: State,
         threads: &[usize],
     ) -> Result<Trace, ReplayError> {
+        let steps: Vec<Step> = threads.iter().map(|&t| Step::of(t)).collect();
+        Trace::from_steps(model, init, &steps)
+    }
+
+    /// Replays `path` from `init`, one of the model's initial states.
+    pub fn from_steps(model: &EmmModel, init: State, path: &[Step]) -> Result<Trace, ReplayError> {
         let mut s = init;
         let mut states = vec![s.clone()];
         let mut steps = Vec::new();
-        for (i, &t) in threads.iter().enumerate() {
-            if t >= model.actors().len() || !model.enabled(&s, t) {
+        // Under lkmm, every store to each weak location so far: (step, actor, value).
+        let mut stores: Vec<Vec<(usize, String, u8)>> = match &s.weak {
+            Some(w) => vec![Vec::new(); w.memory.len()],
+            None => Vec::new(),
+        };
+        for (i, &step) in path.iter().enumerate() {
+            let t = step.thread as usize;
+            let mut possible = Vec::new();
+            if t < model.actors().len() && model.enabled(&s, t) {
+                model.push_steps(&s, t, &mut possible);
+            }
+            if !possible.contains(&step) {
                 let who = model
                     .actors()
                     .get(t)
@@ -73,6 +93,15 @@ impl Trace {
                     .filter(|&u| model.enabled(&s, u))
                     .map(|u| format!("{} ({})", model.actors()[u].id, describe(model, &s, u)))
                     .collect();
+                if !possible.is_empty() {
+                    let reads: Vec<String> = possible.iter().map(|p| p.read.to_string()).collect();
+                    return Err(ReplayError(format!(
+                        "step {}: {who}'s load cannot read {} stores back here (it may read: {})",
+                        i + 1,
+                        step.read,
+                        reads.join(", ")
+                    )));
+                }
                 return Err(ReplayError(format!(
                     "step {}: {who} cannot take a step here; enabled: {}",
                     i + 1,
@@ -83,11 +112,19 @@ impl Trace {
                     }
                 )));
             }
-            let next = model.apply(&s, t);
+            let next = model.apply_step(&s, step);
+            let actor = model.actors()[t].id.to_string();
+            let mut action = describe_step(model, &s, step);
+            if let Some((x, _)) = model.weak_load(&s, t).filter(|_| step.read > 0) {
+                action.push_str(&stale_read(&stores[x as usize], x, step.read, &actor));
+            }
+            for (x, value) in weak_stores(model, &s, &next, t) {
+                stores[x as usize].push((i + 1, actor.clone(), value));
+            }
             steps.push(TraceStep {
                 step: i + 1,
-                actor: model.actors()[t].id.to_string(),
-                action: describe(model, &s, t),
+                actor,
+                action,
                 state: changes(model, &s, &next),
             });
             states.push(next.clone());
@@ -96,18 +133,46 @@ impl Trace {
         Ok(Trace {
             steps,
             states,
-            threads: threads.to_vec(),
+            threads: path.iter().map(|p| p.thread as usize).collect(),
+            reads: path.iter().map(|p| p.read).collect(),
         })
     }
 
+    /// The path of this trace, as the checker's steps.
+    pub fn path_steps(&self) -> Vec<Step> {
+        self.threads
+            .iter()
+            .zip(&self.reads)
+            .map(|(&t, &read)| Step {
+                thread: t as u8,
+                read,
+            })
+            .collect()
+    }
+
     /// Replays a path given as actor names (`vm0,reg0,reg0,...`) from the model's first initial
-    /// state (fix the unregistrations' targets in the configuration to pick another).
+    /// state (fix the unregistrations' targets in the configuration to pick another). Under
+    /// `--memory lkmm`, `vm0@1` is `vm0`'s step whose lock-free load reads the store before
+    /// the last.
     pub fn from_path(model: &EmmModel, path: &str) -> Result<Trace, ReplayError> {
         let mut threads = Vec::new();
-        for (i, name) in path.split(',').map(str::trim).enumerate() {
-            if name.is_empty() && path.trim().is_empty() {
+        for (i, step) in path.split(',').map(str::trim).enumerate() {
+            if step.is_empty() && path.trim().is_empty() {
                 break;
             }
+            let (name, read) = match step.split_once('@') {
+                None => (step, 0),
+                Some((name, back)) => (
+                    name,
+                    back.parse::<u8>().map_err(|_| {
+                        ReplayError(format!(
+                            "step {}: '{step}': after '@' comes how many stores back the load \
+                             reads (0, 1, ...)",
+                            i + 1
+                        ))
+                    })?,
+                ),
+            };
             let t = model.actor_by_name(name).ok_or_else(|| {
                 let names: Vec<String> = model.actors().iter().map(|a| a.id.to_string()).collect();
                 ReplayError(format!(
@@ -116,9 +181,12 @@ impl Trace {
                     names.join(", ")
                 ))
             })?;
-            threads.push(t);
+            threads.push(Step {
+                thread: t as u8,
+                read,
+            });
         }
-        Trace::from_threads(model, model.initial_state(), &threads)
+        Trace::from_steps(model, model.initial_state(), &threads)
     }
 
     /// The configuration of this trace's model with the unregistrations' targets fixed to
@@ -135,7 +203,11 @@ impl Trace {
         let names: Vec<String> = self
             .threads
             .iter()
-            .map(|&t| model.actors()[t].id.to_string())
+            .zip(&self.reads)
+            .map(|(&t, &read)| match read {
+                0 => model.actors()[t].id.to_string(),
+                back => format!("{}@{back}", model.actors()[t].id),
+            })
             .collect();
         names.join(",")
     }
@@ -218,9 +290,16 @@ impl Trace {
             self.states[i].freed & (1 << f) != 0 && self.states[i - 1].freed & (1 << f) == 0
         })?;
         let freer = self.threads[freed - 1];
+        // KVM counts a start in in_progress; an interval notifier's invalidate() sets its seq.
+        let interval = model.traits().family == emm_proofs::Family::Interval;
         let started = (1..freed).any(|i| {
+            let (was, is) = (&self.states[i - 1].drivers[n], &self.states[i].drivers[n]);
             self.threads[i - 1] == freer
-                && self.states[i].drivers[n].in_progress > self.states[i - 1].drivers[n].in_progress
+                && if interval {
+                    is.seq != was.seq
+                } else {
+                    is.in_progress > was.in_progress
+                }
         });
         let mut text = String::new();
         match installed {
@@ -242,16 +321,88 @@ impl Trace {
         }
         // Versions before v4.13 reclaim with invalidate_page after the PTE is cleared and
         // count nothing in flight; a stale mapping there means the page's call was missed.
-        let page_only = !model.programs().delivers(Callback::InvalidateStart);
+        let page_only = model.programs().delivers(Callback::InvalidatePage);
         if page_only && matches!(model.actors()[freer].id.role, Role::Vm) {
             let _ = write!(text, "; n{n} never received that page's invalidate_page");
         } else if !started && matches!(model.actors()[freer].id.role, Role::Vm | Role::Fault) {
-            let _ = write!(
-                text,
-                "; n{n} never received that invalidation's invalidate_start"
-            );
+            let call = if interval {
+                "invalidate"
+            } else {
+                "invalidate_start"
+            };
+            let _ = write!(text, "; n{n} never received that invalidation's {call}");
         }
         text.push(')');
         Some(text)
     }
+}
+
+/// The weak locations that thread `t`'s step from `before` to `after` stored to, with the
+/// values it left (under `--memory lkmm`; none otherwise).
+fn weak_stores(model: &EmmModel, before: &State, after: &State, t: usize) -> Vec<(u8, u8)> {
+    use crate::interp::weak::{seq, ACTIVE, PTE, STOPPING};
+    use emm_proofs::Op;
+    if before.weak.is_none() {
+        return Vec::new();
+    }
+    let weak = model.weak_locations();
+    let mut out = Vec::new();
+    match model.program(t).get(before.threads[t].pc as usize) {
+        Some(Op::GateEnter | Op::GateBackoff | Op::GateExit) => {
+            out.push((ACTIVE, after.emm_active))
+        }
+        Some(Op::GateStop | Op::GateResume) => out.push((STOPPING, after.emm_stopping as u8)),
+        Some(Op::Zap(_) | Op::UnmapPte) if weak.pte => out.push((PTE, after.pte)),
+        Some(Op::FreeFrames) if weak.pte && before.pte != NIL => out.push((PTE, after.pte)),
+        _ => {}
+    }
+    if weak.chain {
+        use crate::interp::weak::{next, HEAD};
+        if before.head != after.head {
+            out.push((HEAD, after.head));
+        }
+        for n in 0..model.config.total_notifiers() {
+            if before.next[n] != after.next[n] {
+                out.push((next(n as u8), after.next[n]));
+            }
+        }
+    }
+    if weak.itree_seq && before.itree_seq != after.itree_seq {
+        out.push((crate::interp::weak::ITREE_SEQ, after.itree_seq));
+    }
+    if weak.seq {
+        for n in 0..model.config.total_notifiers() {
+            if before.drivers[n].seq != after.drivers[n].seq {
+                out.push((seq(n as u8), after.drivers[n].seq));
+            }
+        }
+    }
+    out
+}
+
+/// Why a load by `actor` of `x` that read `back` stores before the last saw what it saw: the
+/// stores after it had not reached its thread.
+fn stale_read(stores: &[(usize, String, u8)], x: u8, back: u8, actor: &str) -> String {
+    let name = crate::interp::weak::location_name(x);
+    let back = back as usize;
+    let read = match stores.len().checked_sub(back + 1) {
+        Some(i) => format!("{}'s store at step {}", stores[i].1, stores[i].0),
+        None => "its first value".into(),
+    };
+    let newer: Vec<String> = stores[stores.len().saturating_sub(back)..]
+        .iter()
+        .map(|(step, by, value)| {
+            let value = match x {
+                crate::interp::weak::PTE => words::frame(*value),
+                x if crate::interp::weak::is_link(x) => words::node(*value),
+                _ => value.to_string(),
+            };
+            format!("{by}'s store of {value} at step {step}")
+        })
+        .collect();
+    format!(
+        ": reads {read}, because {} to {name} {} not yet visible to {actor}",
+        newer.join(" and "),
+        if newer.len() == 1 { "is" } else { "are" }
+    )
 }

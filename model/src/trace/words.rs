@@ -3,7 +3,7 @@
 //! from v3.8), with its outcome, and the shared state a step changed.
 
 use crate::config::Variant;
-use crate::model::EmmModel;
+use crate::model::{EmmModel, Step};
 use crate::program::{LockKind, Op};
 use crate::state::{flags, State, WalkPc, NIL, PPREV_NULL, PPREV_POISON};
 use emm_proofs::{Callback, Family, Role};
@@ -48,6 +48,66 @@ fn versioned(model: &EmmModel, op: Op) -> Option<String> {
         Op::SynchronizeWait if rcu => "synchronize_rcu: those readers gone".into(),
         _ => return None,
     })
+}
+
+/// What `step` does from `s`: [`describe`], and under `--memory lkmm` the value its
+/// lock-free load reads (which may be an older store than the last) and the access kind of a
+/// step that touches a weak location.
+pub fn describe_step(model: &EmmModel, s: &State, step: Step) -> String {
+    let t = step.thread as usize;
+    let Some(world) = s.weak.as_ref() else {
+        return describe(model, s, t);
+    };
+    let th = &s.threads[t];
+    let Some(&op) = model.program(t).get(th.pc as usize) else {
+        return describe(model, s, t);
+    };
+    let text = match model.weak_load(s, t) {
+        Some((x, _)) if th.fault_kind().is_none() => {
+            let history = &world.memory[x as usize];
+            let v = history[history.len() - 1 - step.read as usize].value;
+            match op {
+                Op::GateCheck if v == 0 => "READ_ONCE(emm_stopping) = 0: enter".into(),
+                Op::GateCheck => "READ_ONCE(emm_stopping) = 1: back off".into(),
+                Op::GateWait => "wait_event: READ_ONCE(emm_stopping) = 0".into(),
+                Op::GateDrain => "wait_event: atomic_read(emm_active) = 0".into(),
+                Op::Snapshot => format!("fault: s = seq ({v})"),
+                Op::ReadPte => format!("fault: read PTE -> {}", frame(v)),
+                Op::ReadBeginWait => format!("read_begin: READ_ONCE(invalidate_seq) = {v}"),
+                Op::ItreeRemoveWait => format!("remove: READ_ONCE(invalidate_seq) = {v}"),
+                Op::Walk { .. } => {
+                    // The walk's own words, for the link it reads.
+                    let mut shown = s.clone();
+                    if x == crate::interp::weak::HEAD {
+                        shown.head = v;
+                    } else {
+                        shown.next[th.cursor as usize] = v;
+                    }
+                    describe(model, &shown, t)
+                }
+                _ => describe(model, s, t),
+            }
+        }
+        _ => describe(model, s, t),
+    };
+    let weak = model.weak_locations();
+    let touches_weak = match op {
+        Op::GateEnter | Op::GateBackoff | Op::GateExit | Op::GateStop | Op::GateResume => true,
+        Op::GateCheck | Op::GateWait | Op::GateDrain => true,
+        Op::Zap(_) | Op::UnmapPte | Op::FreeFrames | Op::ReadPte => weak.pte,
+        Op::Snapshot | Op::CheckInstall => weak.seq,
+        Op::ReadBeginWait | Op::ItreeRemoveWait => weak.itree_seq,
+        Op::Walk { .. } => model.weak_load(s, t).is_some(),
+        Op::Publish | Op::HlistAddPublish { .. } | Op::LinkNext | Op::NextToHead => weak.chain,
+        Op::Unlink | Op::HlistDelRcu | Op::HlistDelInitRcu | Op::UnlinkAll => weak.chain,
+        _ => false,
+    };
+    match op.access() {
+        Some(kind) if touches_weak && th.fault_kind().is_none() => {
+            format!("{text} [{}]", kind.name())
+        }
+        _ => text,
+    }
 }
 
 /// What thread `t` does in its next step from `s`, named after the kernel step.
@@ -218,6 +278,10 @@ pub fn describe(model: &EmmModel, s: &State, t: usize) -> String {
         Op::Snapshot if d.released => "fault: released, give up".into(),
         Op::Snapshot => format!("fault: s = seq ({})", d.seq),
         Op::ReadPte => format!("fault: read PTE -> {}", frame(s.pte)),
+        Op::ReadPteLocked => format!(
+            "fault: follow_page: read PTE under the PTL -> {}",
+            frame(s.pte)
+        ),
         Op::CheckInstall | Op::ReadRetryInstall => {
             if d.released {
                 "fault: lock; released, give up".into()

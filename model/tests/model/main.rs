@@ -8,6 +8,7 @@ mod history;
 mod inductive;
 mod lkmm;
 mod mechanisms;
+mod memory;
 mod shortest;
 mod spec;
 mod symmetry;
