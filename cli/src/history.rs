@@ -207,6 +207,7 @@ pub fn json(h: &History) -> serde_json::Value {
         })
         .collect();
     json!({
+        "memory": h.memory.name(),
         "probes": probes,
         "versions": rows,
         "seconds": h.seconds,

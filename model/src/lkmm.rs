@@ -33,6 +33,7 @@
 //! | value-returning RMWs | `smp_mb`; RMW; `smp_mb` (`_acquire`, `_release`, `_relaxed`: the matching half); a failed `cmpxchg` is a `READ_ONCE` |
 //! | `spin_lock` | RMW of the last message, 0 to 1, as an acquire; then `cur ⊔= unlock_acq`, `rel ⊔= V_unlock ⊔ unlock_cur` (po-unlock-lock-po) |
 //! | `spin_unlock` | a release write of 0; `unlock_cur := cur`, `unlock_acq := acq` |
+//! | a lock whose exclusion the caller keeps (the protocol model's rwsems and spinlocks) | taken: `spin_lock`'s rule on the last message; dropped: a release RMW of it (so the next holder acquires every release before it), then as `spin_unlock` |
 //! | `rcu_read_lock` (outermost) | `cur, acq ⊔= gp` |
 //! | `rcu_read_unlock` (outermost) | `exits ⊔= cur` |
 //! | `synchronize_rcu` | `smp_mb`; `gp ⊔= cur`; wait for the sections open now; `cur, acq ⊔= exits`; `smp_mb` |

@@ -10,17 +10,19 @@
 //! |---|---|---|
 //! | `emm_active` | `atomic_inc`/`atomic_dec` (the drain's gate) | `atomic_read` in the drain's wait |
 //! | `emm_stopping` | `WRITE_ONCE` by register and unregister | `READ_ONCE` in the gate and its wait |
+//! | `head`, each node's `next` | the list operations: `rcu_assign_pointer` for a publish (a release), plain or `WRITE_ONCE` stores otherwise | the walks' `rcu_dereference` (an acquire here) |
 //! | the PTE | zaps, under the page table lock | `get_user_pages_fast()`, `hmm_range_fault()` |
 //! | a KVM driver's `mmu_notifier_seq` | its callbacks, under `mmu_lock` | the fault's snapshot |
+//! | the interval `invalidate_seq` | the interval code, under its lock | `wait_event()` in `read_begin` and `remove` |
 //!
-//! With the PTE and the seqs come the locks their writers hold, the page table lock and each
-//! driver's `mmu_lock`, as lock locations: their acquire and release carry the writers' views
-//! to whoever takes the lock next. Everything else stays sequentially consistent: the chain's
-//! links (every walker of the merged versions holds a lock the writer takes, or reads under
-//! RCU whose publish the project's litmus tests check), `mmap_sem` and the rmap locks, the
-//! interval notifier's seqs. Only configurations whose programs read a location lock-free
-//! give it a history; the rest of the state is the sequentially consistent one, and it always
-//! holds each location's last store.
+//! Every lock of the model is a lock location too (`mmap_sem`, the `anon_vma` lock, the
+//! notifier lock, the VMA lock, the page table lock, each driver's `mmu_lock`): a step that
+//! takes one acquires it, a step that drops one releases it, with LKMM's po-unlock-lock-po.
+//! Which locks a step takes and drops is read off the sequentially consistent state, which
+//! keeps enforcing their exclusion. Read-side sections and grace periods follow the RCU rules
+//! (one domain: RCU before v3.7, SRCU after). The rest of the state (`pprev`, which only the
+//! notifier lock's holder reads; the drivers' `in_progress`, read under `mmu_lock`) stays
+//! sequentially consistent, and that state always holds each location's last store.
 //!
 //! # Operations
 //!
@@ -30,10 +32,12 @@
 //! load is the step's choice ([`Step::read`](crate::Step)): any store at or after the
 //! thread's view of the location, `0` the last, `1` the one before, and so on. A `wait_event`
 //! on a weak location is such a load, enabled for the stores that satisfy its condition
-//! (`wait_event()` tests the condition once before any barrier). After each step the threads
-//! that have finished drop their views (a register's pass to its driver first: the driver
-//! faults after register returned), and the stores below every live thread's view are
-//! collected, so that equal futures are equal states.
+//! (`wait_event()` tests the condition once before any barrier). A walk does not read a stale
+//! link that leads back to a node it has called: it would go round until the newer store
+//! reached it. After each step the threads that have finished drop their views (a register's
+//! pass to its driver first: the driver faults after register returned), and the stores
+//! below every live thread's view are collected, so that equal futures are equal states; a
+//! history keeps at most [`HISTORY_CAP`] stores.
 
 use crate::config::Memory;
 use crate::lkmm::World;

@@ -57,6 +57,13 @@
 //! `vma_start_write()` (race C); and the release path has its own: unlinking a notifier before
 //! its `->release` lets a reclaim walk miss it while its driver still maps the page (race A).
 //!
+//! # Barriers
+//!
+//! A version's barriers are steps of its program, where its code has them (`Op::Barrier`:
+//! KVM's `smp_rmb()` in the fault, the drain's three pairs). Under `--memory sc` they order
+//! nothing that is not ordered already and [`Programs::new`] drops them; under `--memory lkmm`
+//! each one follows the memory model's rule ([`crate::lkmm`]).
+//!
 //! # Merged statements
 //!
 //! Where one step does several kernel statements, the op says why no other thread can tell
