@@ -73,8 +73,7 @@ pub struct Message<V> {
     pub glued: bool,
 }
 
-/// A barrier: the kernel's, as the protocols' programs and the litmus tests name them.
-pub use emm_proofs::Barrier as Fence;
+pub use emm_proofs::Barrier;
 
 /// What a read-modify-write computes from the value it reads.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -265,27 +264,36 @@ impl<V: Copy + Eq + Hash> World<V> {
     /// does every view's component of `x` that is at `r` or above.
     fn insert_rank(&mut self, x: u8, r: u8) {
         let x = x as usize;
-        let bump = |v: &mut View| {
+        self.each_view(|v| {
             if v[x] >= r {
                 v[x] += 1;
             }
-        };
+        });
+    }
+
+    /// Applies `f` to every view of the world: the messages', the threads', the barriers'
+    /// and the RCU domains'.
+    fn each_view(&mut self, mut f: impl FnMut(&mut View)) {
         for history in &mut self.memory {
             for m in history.iter_mut() {
-                bump(&mut m.view);
+                f(&mut m.view);
             }
         }
         for th in &mut self.threads {
-            bump(&mut th.cur);
-            bump(&mut th.acq);
-            bump(&mut th.rel);
-            bump(&mut th.unlock_cur);
-            bump(&mut th.unlock_acq);
+            for v in [
+                &mut th.cur,
+                &mut th.acq,
+                &mut th.rel,
+                &mut th.unlock_cur,
+                &mut th.unlock_acq,
+            ] {
+                f(v);
+            }
         }
-        bump(&mut self.sc);
+        f(&mut self.sc);
         for d in &mut self.domains {
-            bump(&mut d.gp);
-            bump(&mut d.exits);
+            f(&mut d.gp);
+            f(&mut d.exits);
         }
     }
 
@@ -339,14 +347,14 @@ impl<V: Copy + Eq + Hash> World<V> {
     }
 
     /// A barrier on thread `t`.
-    pub fn fence(&mut self, t: usize, fence: Fence) {
+    pub fn fence(&mut self, t: usize, fence: Barrier) {
         let th = &mut self.threads[t];
         match fence {
-            Fence::Wmb => {
+            Barrier::Wmb => {
                 let cur = th.cur;
                 join(&mut th.rel, &cur);
             }
-            Fence::Rmb => {
+            Barrier::Rmb => {
                 let acq = th.acq;
                 join(&mut th.cur, &acq);
             }
@@ -469,24 +477,7 @@ impl<V: Copy + Eq + Hash> World<V> {
             self.memory[x].drain(..low);
             self.memory[x][0].glued = false;
             let low = low as u8;
-            let shift = |v: &mut View| v[x] = v[x].saturating_sub(low);
-            for history in &mut self.memory {
-                for m in history.iter_mut() {
-                    shift(&mut m.view);
-                }
-            }
-            for th in &mut self.threads {
-                shift(&mut th.cur);
-                shift(&mut th.acq);
-                shift(&mut th.rel);
-                shift(&mut th.unlock_cur);
-                shift(&mut th.unlock_acq);
-            }
-            shift(&mut self.sc);
-            for d in &mut self.domains {
-                shift(&mut d.gp);
-                shift(&mut d.exits);
-            }
+            self.each_view(|v| v[x] = v[x].saturating_sub(low));
         }
         capped
     }
@@ -508,7 +499,7 @@ impl<V: Copy + Eq + Hash> World<V> {
     /// The start of `synchronize_rcu()` (or `synchronize_srcu()`) of domain `d`; the caller
     /// then waits for the sections open now, and calls [`grace_period_end`](Self::grace_period_end).
     pub fn grace_period_start(&mut self, t: usize, d: usize) {
-        self.fence(t, Fence::Mb);
+        self.fence(t, Barrier::Mb);
         let cur = self.threads[t].cur;
         join(&mut self.domains[d].gp, &cur);
     }
@@ -519,6 +510,6 @@ impl<V: Copy + Eq + Hash> World<V> {
         let th = &mut self.threads[t];
         join(&mut th.cur, &exits);
         join(&mut th.acq, &exits);
-        self.fence(t, Fence::Mb);
+        self.fence(t, Barrier::Mb);
     }
 }

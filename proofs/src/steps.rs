@@ -330,7 +330,7 @@ impl Op {
     /// matters: what traces under `--memory lkmm` show beside the step.
     pub fn access(self) -> Option<Access> {
         Some(match self {
-            Op::Walk { .. } | Op::TakeFirst => Access::RcuDereference,
+            Op::Walk { .. } => Access::RcuDereference,
             Op::Publish | Op::HlistAddPublish { rcu: true } => Access::RcuAssignPointer,
             Op::LinkNext
             | Op::NextToHead
@@ -359,6 +359,7 @@ impl Op {
             | Op::ItreeInsertBody
             | Op::ItreeRemoveBody
             | Op::ItreeRemoveWaitLocked
+            | Op::TakeFirst
             | Op::DropMirror => Access::Locked,
             _ => return None,
         })

@@ -1,7 +1,8 @@
 //! What a C litmus test says, after parsing: its threads as instruction lists over the
 //! primitives of [`crate::lkmm`], its initial state and its final condition.
 
-use crate::lkmm::{Fence, Rmw, RmwOrder};
+use crate::lkmm::{Rmw, RmwOrder};
+use emm_proofs::Barrier;
 
 /// A value: an integer, or the address of a shared location (`&x`, a pointer parameter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,7 +110,7 @@ pub enum Ins {
         returns_new: bool,
     },
     /// A barrier.
-    Fence(Fence),
+    Barrier(Barrier),
     /// `spin_lock(ptr)`.
     Lock(Expr),
     /// `spin_unlock(ptr)`.

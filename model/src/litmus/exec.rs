@@ -1,7 +1,8 @@
 //! Every execution of a litmus test under [`crate::lkmm`], explored state by state.
 
 use super::ast::{Atom, BinOp, Expr, Ins, Litmus, Prop, ReadKind, Value, WriteKind};
-use crate::lkmm::{Fence, Rmw, RmwOrder, World};
+use crate::lkmm::{Rmw, RmwOrder, World};
+use emm_proofs::Barrier;
 use std::collections::{BTreeSet, HashSet};
 
 /// The domain number of RCU itself; `srcu_struct` at location `l` is domain `l + 1`.
@@ -188,7 +189,7 @@ impl State {
                 };
                 let mut fenced = next.clone();
                 if full {
-                    fenced.world.fence(t, Fence::Mb);
+                    fenced.world.fence(t, Barrier::Mb);
                 }
                 // Successful RMWs, after the full barrier if the primitive has one.
                 for (i, old) in fenced.world.rmw_readable(t, x, release) {
@@ -203,7 +204,7 @@ impl State {
                     let mut s = fenced.clone();
                     s.world.rmw(t, x, i, new, acquire, release);
                     if full {
-                        s.world.fence(t, Fence::Mb);
+                        s.world.fence(t, Barrier::Mb);
                     }
                     if let Some(dst) = dst {
                         s.threads[t].registers[*dst] = match op {
@@ -237,7 +238,7 @@ impl State {
                     }
                 }
             }
-            Ins::Fence(f) => {
+            Ins::Barrier(f) => {
                 next.world.fence(t, *f);
                 out.push(next);
             }

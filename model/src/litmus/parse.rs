@@ -6,7 +6,8 @@ use super::ast::{
     Atom, BinOp, Expr, Ins, Litmus, Observation, Prop, Quantifier, ReadKind, Stated, Thread, Value,
     WriteKind,
 };
-use crate::lkmm::{Fence, Rmw, RmwOrder};
+use crate::lkmm::{Rmw, RmwOrder};
+use emm_proofs::Barrier;
 use std::fmt;
 
 /// A parse error, at a line and column of the file (both from 1).
@@ -711,12 +712,12 @@ impl Body<'_> {
         let needs_value = |p: &Parser, what: &str| -> ParseError {
             p.error_at(at, format!("`{name}` returns no value to assign ({what})"))
         };
-        if let Some(fence) = Fence::from_name(&name) {
+        if let Some(fence) = Barrier::from_name(&name) {
             self.args_end()?;
             if dst.is_some() {
                 return Err(needs_value(self.parser, "a barrier"));
             }
-            self.emit(Ins::Fence(fence));
+            self.emit(Ins::Barrier(fence));
             return Ok(());
         }
         match call_of(&name) {
